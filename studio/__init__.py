@@ -1,0 +1,3 @@
+"""Audience Studio: analytics and segmentation for e-commerce marketing teams."""
+
+__version__ = "0.1.0"
