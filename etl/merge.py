@@ -35,7 +35,7 @@ class MergeCounts:
 
 
 def _count(con: duckdb.DuckDBPyConnection, query: str) -> int:
-    return int(con.execute(query).fetchone()[0])
+    return int(con.execute(query).fetchall()[0][0])
 
 
 def merge_typed_table(con: duckdb.DuckDBPyConnection, table: Table, typed: str, run_id: int,
@@ -52,14 +52,14 @@ def merge_typed_table(con: duckdb.DuckDBPyConnection, table: Table, typed: str, 
         order = "_source_file, _source_line"
 
     rows_in, quarantined = con.execute(
-        f"SELECT count(*), count(_reason) FROM {typed}").fetchone()
+        f"SELECT count(*), count(_reason) FROM {typed}").fetchall()[0]
     target_empty = _count(con, f"SELECT count(*) FROM (SELECT 1 FROM {target} LIMIT 1)") == 0
     con.execute("DROP TABLE IF EXISTS _incoming")
     if target_empty:
         inserted = con.execute(
             f"""INSERT INTO {target} ({column_sql}, _run_id)
             SELECT {column_sql}, {int(run_id)} FROM {typed} WHERE _reason IS NULL
-            QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {order}) = 1""").fetchone()[0]
+            QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {order}) = 1""").fetchall()[0][0]
         return MergeCounts(rows_in, inserted, 0, 0, rows_in - quarantined - inserted,
                            quarantined)
 
@@ -81,7 +81,7 @@ def merge_typed_table(con: duckdb.DuckDBPyConnection, table: Table, typed: str, 
                                     FROM {target}) t ON {join}""")
     inserted, updated = con.execute(
         "SELECT count(*) FILTER (_action = 'insert'), count(*) FILTER (_action = 'update') "
-        "FROM _incoming").fetchone()
+        "FROM _incoming").fetchall()[0]
     if updated:
         con.execute(
             f"""DELETE FROM {target} t USING _incoming i

@@ -41,7 +41,7 @@ def progress_bar(enabled: bool = True) -> Iterator[Callable[[str, float], None]]
         yield lambda _label, _fraction: None
         return
     bar = Progress(TextColumn("{task.description:<32}"), BarColumn(), TaskProgressColumn(),
-                   TimeElapsedColumn(), console=err)
+                   TimeElapsedColumn(), console=err, transient=True)
     task = None
 
     def update(label: str, fraction: float) -> None:

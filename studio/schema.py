@@ -81,7 +81,7 @@ CUSTOMERS = Table(
     description="One row per known customer (guests are not customers).",
     columns=(
         Column("customer_id", "VARCHAR", "The store's customer identifier.", required=True),
-        Column("email", "VARCHAR", "E-mail address, lower-cased."),
+        Column("email", "VARCHAR", "E-mail address."),
         Column("phone", "VARCHAR", "Phone number in E.164 form, for SMS."),
         Column("country", "VARCHAR", "Country name or ISO code as the store records it."),
         Column("acquisition_channel", "VARCHAR", "How the customer first arrived "
@@ -197,7 +197,8 @@ EVENTS = Table(
                "or order.", required=True),
         Column("occurred_at", "TIMESTAMP", "When it happened.", required=True),
         Column("product_id", "VARCHAR", "The product concerned, if any."),
-        Column("properties", "VARCHAR", "Other properties as a JSON object (e.g. category, price)."),
+        Column("properties", "VARCHAR",
+               "Other properties as a JSON object (e.g. category, price)."),
         RUN_COLUMN,
     ),
     key=("event_id",),

@@ -21,7 +21,6 @@ import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import duckdb
 
@@ -59,8 +58,8 @@ def connect_reader(settings: Settings) -> duckdb.DuckDBPyConnection:
 
 def fetch_scalar(con: duckdb.DuckDBPyConnection, query: str, params=None):
     """Run ``query`` with bound ``params`` and return the first column of the first row."""
-    row = con.execute(query, params or []).fetchone()
-    return None if row is None else row[0]
+    rows = con.execute(query, params or []).fetchall()
+    return rows[0][0] if rows else None
 
 
 class WarehouseBusy(UserError):

@@ -16,7 +16,8 @@ from etl.load import load_files
 from studio.errors import UserError
 from studio.state import etl_runs, state_engine
 
-CUSTOMERS = """customer_id,email,phone,country,acquisition_channel,signed_up_at,attributes,updated_at
+CUSTOMERS = """\
+customer_id,email,phone,country,acquisition_channel,signed_up_at,attributes,updated_at
 C1,a@x.com,,DE,organic,2024-01-01 10:00:00,,2024-01-01 10:00:00
 C2,b@x.com,,FR,social,2024-01-02 10:00:00,,2024-01-02 10:00:00
 C3,c@x.com,,FR,social,not a date,,2024-01-02 10:00:00
@@ -146,7 +147,8 @@ def test_too_many_bad_rows_roll_back_the_whole_run(settings, small_store, tmp_pa
           "2024-01-05 10:00:00\n")
     write(tmp_path / "bad" / "orders.csv", bad)
 
-    with pytest.raises(UserError, match=r"orders.csv: 1 of 2 orders rows \(50.0%\).*above the 40% threshold"):
+    expected = r"orders.csv: 1 of 2 orders rows \(50.0%\).*above the 40% threshold"
+    with pytest.raises(UserError, match=expected):
         load_files(settings, [tmp_path / "bad"], mapping="canonical")
 
     assert file_digest(settings.warehouse_path) == published

@@ -1,0 +1,1 @@
+"""Getting data in: sources and mappings, validation and quarantine, loading, the generator."""
