@@ -46,7 +46,8 @@ def run_studio(store: Path, home: Path) -> dict:
     return {"seconds": seconds, "peak_rss": peak_rss_bytes(),
             "rows_in": sum(r["rows_in"] for r in result.ledger),
             "inserted": sum(r["inserted"] for r in result.ledger),
-            "quarantined": sum(r["quarantined"] for r in result.ledger)}
+            "quarantined": sum(r["quarantined"] for r in result.ledger),
+            "steps": result.step_seconds}
 
 
 def run_baseline(store: Path, home: Path) -> dict:
@@ -89,7 +90,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--store", type=Path, help="reuse (or create) the store here")
+    parser.add_argument("--store", type=Path,
+                        help="reuse the store in this folder, or generate it there")
     parser.add_argument("--home", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--child", choices=["studio", "baseline"], help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -102,7 +104,9 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="etl-bench-"))
     store = args.store or workdir / "store"
     manifest = store / "manifest.json"
-    if manifest.exists() and json.loads(manifest.read_text()).get("customers") == args.customers:
+    if args.store and store.exists() and (
+            not manifest.exists()
+            or json.loads(manifest.read_text()).get("customers") == args.customers):
         print(f"reusing the store in {store}")
     else:
         from etl.generate import generate_store
@@ -122,6 +126,9 @@ def main() -> None:
                   f"{figures['peak_rss'] / 2**30:5.2f} GiB, rows read {figures['rows_in']:,}"
                   + (f", quarantined {figures['quarantined']:,}" if "quarantined" in figures
                      else ""))
+            if "steps" in figures:
+                print("           steps (s): " + ", ".join(
+                    f"{name} {seconds:.1f}" for name, seconds in figures["steps"].items()))
             if kind == "baseline":
                 baseline = figures
             else:

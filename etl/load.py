@@ -40,10 +40,15 @@ class LoadResult:
     expectations_passed: int = 0
     expectations_failed: int = 0
     seconds: float = 0.0
+    step_seconds: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         """Plain JSON-ready dict."""
         return asdict(self)
+
+
+def _since(start: float) -> float:
+    return round(time.perf_counter() - start, 3)
 
 
 class QuarantineThresholdExceeded(UserError):
@@ -59,10 +64,12 @@ def _already_loaded(con: duckdb.DuckDBPyConnection, sources: list[SourceFile]) -
 
 def _check_threshold(con: duckdb.DuckDBPyConnection, staged: StagedEntity, typed: str,
                      threshold: float) -> None:
+    labels = {source.file_id: source.label for source in staged.source_files}
     rows = con.sql(
         f"""SELECT _source_file, count(*) AS n, count(_reason) AS bad, mode(_reason)
             FROM {typed} GROUP BY _source_file""").fetchall()
-    for source_file, n, bad, top_reason in rows:
+    for file_id, n, bad, top_reason in rows:
+        source_file = labels.get(file_id, f"file {file_id}")
         if n and bad / n > threshold:
             raise QuarantineThresholdExceeded(
                 f"{source_file}: {bad:,} of {n:,} {staged.table.name} rows ({bad / n:.1%}) "
@@ -73,18 +80,23 @@ def _check_threshold(con: duckdb.DuckDBPyConnection, staged: StagedEntity, typed
 
 
 def _load_entity(con: duckdb.DuckDBPyConnection, staged: StagedEntity, run_id: int,
-                 threshold: float) -> MergeCounts:
+                 threshold: float, timings: dict[str, float]) -> MergeCounts:
     typed = "_typed_" + staged.table.name
+    step = time.perf_counter()
     build_typed_table(con, staged, typed)
+    timings[f"{staged.table.name} checks"] = _since(step)
+    step = time.perf_counter()
     _check_threshold(con, staged, typed, threshold)
     con.execute(
         f"""INSERT INTO etl_quarantine
-        SELECT ?, ?, _source_file, _source_line, _reason, CAST(_raw_json AS VARCHAR)
-        FROM {typed} WHERE _reason IS NOT NULL""", [run_id, staged.table.name])
+        SELECT ?, ?, f.label, _source_line, _reason, CAST(_raw_json AS VARCHAR)
+        FROM {typed} t LEFT JOIN _source_labels f ON f.file_id = t._source_file
+        WHERE _reason IS NOT NULL""", [run_id, staged.table.name])
     counts = merge_typed_table(con, staged.table, typed, run_id, derived=staged.derived)
     if not counts.balanced():  # a bug, not a user error: refuse to publish a wrong ledger
         raise RuntimeError(f"ledger for {staged.table.name} does not balance: {counts}")
     con.execute(f"DROP TABLE {quote_identifier(typed)}")
+    timings[f"{staged.table.name} merge"] = _since(step)
     con.execute(
         "INSERT INTO etl_ledger VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [run_id, staged.table.name, ", ".join(s.label for s in staged.source_files),
@@ -112,11 +124,12 @@ def load_files(settings: Settings, paths: Sequence[Path | str], mapping: str = "
         mapping cannot read, too many bad rows. The warehouse is left as it was.
     """
     report = progress or (lambda _label, _fraction: None)
-    started = time.perf_counter()
+    started = step = time.perf_counter()
     chosen = resolve_mapping(mapping)
     found = expand_paths([Path(p) for p in paths])
     report("hashing files", 0.0)
-    sources = [describe(path, explicit) for path, explicit in found]
+    sources = [describe(path, explicit, file_id)
+               for file_id, (path, explicit) in enumerate(found)]
     run_id = start_run(settings, chosen.name, [str(p) for p in paths])
     result = LoadResult(run_id=run_id, mapping=chosen.name)
     try:
@@ -129,15 +142,22 @@ def load_files(settings: Settings, paths: Sequence[Path | str], mapping: str = "
                             for s in sources]
             if fresh:
                 expectations.start_background_import()
+                con.execute("CREATE OR REPLACE TEMP TABLE _source_labels "
+                            "(file_id INTEGER, label VARCHAR)")
+                con.executemany("INSERT INTO _source_labels VALUES (?, ?)",
+                                [[s.file_id, s.label] for s in fresh])
                 report("reading sources", 0.05)
                 staged = chosen.stage(con, fresh)
                 for index, entity in enumerate(staged):
                     report(f"loading {entity.table.name}", 0.05 + 0.75 * index / len(staged))
-                    counts = _load_entity(con, entity, run_id, settings.quarantine_threshold)
+                    counts = _load_entity(con, entity, run_id, settings.quarantine_threshold,
+                                          result.step_seconds)
                     result.ledger.append({"entity": entity.table.name, **asdict(counts)})
                 report("running expectation suites", 0.8)
+                step = time.perf_counter()
                 outcomes = expectations.validate_tables(
                     con, [entity.table.name for entity in staged], run_id)
+                result.step_seconds["expectations"] = _since(step)
                 expectations.store_results(con, outcomes)
                 result.expectations_passed = sum(o.success for o in outcomes)
                 result.expectations_failed = sum(not o.success for o in outcomes)
@@ -145,12 +165,14 @@ def load_files(settings: Settings, paths: Sequence[Path | str], mapping: str = "
                     "INSERT INTO etl_files VALUES (?, ?, ?, ?, now())",
                     [[s.content_hash, str(s.path), chosen.name, run_id] for s in fresh])
             report("publishing", 0.95)
+            step = time.perf_counter()
+        result.step_seconds["publish"] = _since(step)
     except BaseException as error:
         message = str(error) if isinstance(error, UserError) else (
             f"{type(error).__name__}: {error}")
         finish_run(settings, run_id, "failed", message)
         raise
-    result.seconds = round(time.perf_counter() - started, 3)
+    result.seconds = _since(started)
     summary = ", ".join(f"{row['entity']} +{row['inserted']}" for row in result.ledger)
     finish_run(settings, run_id, "succeeded", summary or "nothing new: every file was "
                "already loaded")

@@ -31,6 +31,7 @@ class SourceFile:
     format: str
     content_hash: str
     explicit: bool = True  # named by the user, not found by walking a folder
+    file_id: int = 0  # position in the run, carried by each row instead of the file name
 
     @property
     def label(self) -> str:
@@ -81,31 +82,36 @@ def expand_paths(paths: list[Path]) -> list[tuple[Path, bool]]:
     return files
 
 
-def describe(path: Path, explicit: bool = True) -> SourceFile:
+def describe(path: Path, explicit: bool = True, file_id: int = 0) -> SourceFile:
     """Recognise the format of ``path`` and hash its content."""
     fmt = file_format(path)
     if fmt is None:
         raise UserError(f"{path} is not a file format the studio reads.")
     return SourceFile(path=path.resolve(), format=fmt, content_hash=content_hash(path),
-                      explicit=explicit)
+                      explicit=explicit, file_id=file_id)
 
 
 def scan_sql(source: SourceFile) -> tuple[str, list]:
     """SQL (and its parameters) that scans ``source`` with ``_source_file``/``_source_line``.
+
+    ``_source_file`` is the file's ``file_id`` (a small integer, cheaper than repeating the
+    name on millions of rows); the loader turns it back into the name for the quarantine.
 
     CSV and JSON are read with every column as text, so that a value that does not parse
     is caught row by row by the checks instead of failing the whole read; Parquet keeps its
     own types. Lines count from 1 at the first data row of CSV (the header is line 1, so
     data starts at line 2) and at the first record of JSON and Parquet.
     """
-    params = [source.label, str(source.path)]
+    params = [source.file_id, str(source.path)]
     if source.format == "csv":
-        return ("SELECT *, ? AS _source_file, row_number() OVER () + 1 AS _source_line "
+        return ("SELECT *, CAST(? AS INTEGER) AS _source_file, "
+                "row_number() OVER () + 1 AS _source_line "
                 "FROM read_csv(?, all_varchar = true, header = true)", params)
     if source.format == "json":
-        return ("SELECT *, ? AS _source_file, row_number() OVER () AS _source_line "
+        return ("SELECT *, CAST(? AS INTEGER) AS _source_file, "
+                "row_number() OVER () AS _source_line "
                 "FROM read_json(?, format = 'newline_delimited')", params)
-    return ("SELECT * EXCLUDE (file_row_number), ? AS _source_file, "
+    return ("SELECT * EXCLUDE (file_row_number), CAST(? AS INTEGER) AS _source_file, "
             "file_row_number + 1 AS _source_line FROM read_parquet(?, file_row_number = true)",
             params)
 
