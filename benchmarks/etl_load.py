@@ -59,8 +59,8 @@ def run_baseline(store: Path, home: Path) -> dict:
     started = time.perf_counter()
     by_table: dict[str, list[str]] = {}
     formats: dict[str, str] = {}
-    for path, explicit in expand_paths([store]):
-        source = describe(path, explicit)
+    for path, found_in in expand_paths([store]):
+        source = describe(path, found_in)
         table = table_for_file(source)
         if table:
             by_table.setdefault(table, []).append(str(source.path))

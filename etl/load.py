@@ -128,8 +128,8 @@ def load_files(settings: Settings, paths: Sequence[Path | str], mapping: str = "
     chosen = resolve_mapping(mapping)
     found = expand_paths([Path(p) for p in paths])
     report("hashing files", 0.0)
-    sources = [describe(path, explicit, file_id)
-               for file_id, (path, explicit) in enumerate(found)]
+    sources = [describe(path, found_in, file_id)
+               for file_id, (path, found_in) in enumerate(found)]
     run_id = start_run(settings, chosen.name, [str(p) for p in paths])
     result = LoadResult(run_id=run_id, mapping=chosen.name)
     try:

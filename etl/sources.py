@@ -31,6 +31,7 @@ class SourceFile:
     format: str
     content_hash: str
     explicit: bool = True  # named by the user, not found by walking a folder
+    subfolder: str | None = None  # for a file found in a folder walk: its first subfolder
     file_id: int = 0  # position in the run, carried by each row instead of the file name
 
     @property
@@ -54,41 +55,47 @@ def content_hash(path: Path) -> str:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
-def expand_paths(paths: list[Path]) -> list[tuple[Path, bool]]:
-    """Files named directly (``True``), plus the data files found under folders (``False``).
+def expand_paths(paths: list[Path]) -> list[tuple[Path, str | None]]:
+    """Data files to read, each with where it was found.
+
+    A file named directly comes with ``None``; a file found by walking a folder comes with
+    the name of the first subfolder it sits in below that folder (``""`` when it sits in
+    the folder itself), which mappings use to tell data from other files beside it.
 
     Raises
     ------
     UserError
         When a path does not exist or names a file of an unknown format.
     """
-    files: list[tuple[Path, bool]] = []
+    files: list[tuple[Path, str | None]] = []
     for path in paths:
         if not path.exists():
             raise UserError(f"{path} does not exist; check the path and try again.")
         if path.is_dir():
             found = sorted(p for p in path.rglob("*") if p.is_file() and file_format(p))
-            files.extend((p, False) for p in found)
+            files.extend((p, p.relative_to(path).parts[0] if len(p.relative_to(path).parts) > 1
+                           else "") for p in found)
         elif file_format(path) is None:
             raise UserError(
                 f"{path} is not a CSV, Parquet or newline-delimited JSON file; "
                 "give files ending in .csv, .csv.gz, .parquet, .ndjson or .jsonl."
             )
         else:
-            files.append((path, True))
+            files.append((path, None))
     if not files:
         raise UserError("No data files found in the given paths; point at CSV, Parquet or "
                         "NDJSON files or folders holding them.")
     return files
 
 
-def describe(path: Path, explicit: bool = True, file_id: int = 0) -> SourceFile:
-    """Recognise the format of ``path`` and hash its content."""
+def describe(path: Path, found_in: str | None = None, file_id: int = 0) -> SourceFile:
+    """Recognise the format of ``path`` and hash its content (``found_in``: see expand_paths)."""
     fmt = file_format(path)
     if fmt is None:
         raise UserError(f"{path} is not a file format the studio reads.")
     return SourceFile(path=path.resolve(), format=fmt, content_hash=content_hash(path),
-                      explicit=explicit, file_id=file_id)
+                      explicit=found_in is None, subfolder=found_in or None,
+                      file_id=file_id)
 
 
 def scan_sql(source: SourceFile) -> tuple[str, list]:

@@ -2,7 +2,9 @@
 
 This is what the demo store generator writes. A file belongs to the table its name
 starts with (``orders.csv``, ``customers-2024.csv``) or, failing that, the table its
-folder is named after (``events/part-00000.parquet``).
+folder is named after (``events/part-00000.parquet``). When a folder is loaded, files
+in its subfolders that are not named after a table (the generator's ``truth/``) and
+files that name no table (``manifest.json``) are left alone.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from studio.schema import CANONICAL_TABLES, TABLES_BY_NAME
 
 def table_for_file(source: SourceFile) -> str | None:
     """The canonical table a file feeds, judged by its name or its folder's name."""
+    if source.subfolder is not None:
+        return source.subfolder if source.subfolder in TABLES_BY_NAME else None
     stem = re.split(r"[.\-]", source.path.name, maxsplit=1)[0]
     if stem in TABLES_BY_NAME:
         return stem
