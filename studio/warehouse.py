@@ -28,8 +28,6 @@ from studio import schema
 from studio.config import Settings
 from studio.errors import UserError
 
-READER_CONFIG = {"enable_external_access": False, "lock_configuration": True}
-
 
 def warehouse_version(settings: Settings) -> tuple[int, int] | None:
     """Identity of the published file (inode, mtime): it changes on every publication."""
@@ -43,6 +41,13 @@ def warehouse_version(settings: Settings) -> tuple[int, int] | None:
 def connect_reader(settings: Settings) -> duckdb.DuckDBPyConnection:
     """Open the published warehouse read-only, sealed against file access.
 
+    The file is attached to a private in-memory database rather than opened with
+    ``duckdb.connect(path)``: DuckDB hands every ``connect`` of a path already open in
+    the process the same database instance, so a long-lived process (the app) would keep
+    reading a replaced file for as long as any old connection lived. Attaching gives each
+    published version its own instance. External access is switched off and the
+    configuration locked after the attach, so queries cannot read or write files.
+
     Raises
     ------
     UserError
@@ -53,7 +58,12 @@ def connect_reader(settings: Settings) -> duckdb.DuckDBPyConnection:
         raise UserError(
             f"No warehouse at {path} yet; run 'studio demo' or 'studio etl load' first."
         )
-    return duckdb.connect(str(path), read_only=True, config=READER_CONFIG)
+    con = duckdb.connect(":memory:")
+    con.execute(f"ATTACH '{str(path).replace(chr(39), chr(39) * 2)}' AS warehouse (READ_ONLY)")
+    con.execute("USE warehouse")
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")  # last: it refuses any later SET
+    return con
 
 
 def fetch_scalar(con: duckdb.DuckDBPyConnection, query: str, params=None):

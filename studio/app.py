@@ -1,0 +1,21 @@
+"""The Streamlit entry point: a router over the pages and nothing else.
+
+Launched as ``streamlit run <repo>/studio/app.py`` (``studio serve`` does it). Every
+page is registered here: with ``st.navigation`` the ``pages/`` folder is not
+discovered on its own.
+"""
+
+from pathlib import Path
+
+import streamlit as st
+
+PAGES_DIR = Path(__file__).resolve().parent.parent / "pages"
+
+st.set_page_config(page_title="Audience Studio", page_icon=":material/insights:", layout="wide")
+
+navigation = st.navigation([
+    st.Page(PAGES_DIR / "overview.py", title="Overview", icon=":material/dashboard:",
+            default=True),
+    st.Page(PAGES_DIR / "data_quality.py", title="Data quality", icon=":material/fact_check:"),
+])
+navigation.run()

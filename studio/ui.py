@@ -1,0 +1,111 @@
+"""The small Streamlit helper every page uses: settings, the warehouse, errors, empty state.
+
+Besides :mod:`studio.app` and the page scripts, this is the only module that imports
+Streamlit, so everything it does is about showing things, never about computing them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import duckdb
+import streamlit as st
+
+from studio.config import Settings, load_settings
+from studio.errors import UserError
+from studio.warehouse import connect_reader, warehouse_version
+
+EMPTY_STATE = (
+    "No data yet: there is no warehouse at `{path}`. Load the demo store with "
+    "`make demo` (or `studio demo`), or your own files with `studio etl load <files>`, "
+    "then reload this page."
+)
+
+
+@st.cache_resource(show_spinner=False)
+def _settings_for(environment: tuple[tuple[str, str], ...], cwd: str) -> Settings:
+    # Both arguments are the cache key (Streamlit skips only names starting with "_").
+    del environment, cwd
+    return load_settings()
+
+
+def settings() -> Settings:
+    """The studio's settings, read once per distinct ``STUDIO_*`` environment and folder.
+
+    The cache key is the environment rather than nothing, so a process that serves
+    several homes (the app tests do) never sees another home's settings.
+    """
+    environment = tuple(sorted(
+        (name, value) for name, value in os.environ.items() if name.startswith("STUDIO_")
+    ))
+    return _settings_for(environment, os.getcwd())
+
+
+@st.cache_resource(max_entries=1, show_spinner=False)
+def _warehouse_snapshot(_settings: Settings, path: str,
+                        version: tuple[int, int]) -> duckdb.DuckDBPyConnection:
+    del path, version  # the cache key only: a new publication is a new connection
+    return connect_reader(_settings)
+
+
+def reader() -> duckdb.DuckDBPyConnection | None:
+    """A read-only cursor on the latest published warehouse, or ``None`` if there is none.
+
+    The connection is cached per published version (``warehouse_version``), so every
+    session shares one, a newly published warehouse is picked up on the next rerun, and
+    a load in progress never makes a page wait or fail: the loader writes a copy and
+    swaps it in. Each call returns its own cursor, because a DuckDB connection must not
+    run two sessions' queries at once.
+    """
+    current = settings()
+    version = warehouse_version(current)
+    if version is None:
+        return None
+    cursor = _warehouse_snapshot(current, str(current.warehouse_path), version).cursor()
+    cursor.execute("USE warehouse")
+    return cursor
+
+
+def show_empty_state() -> None:
+    """Tell the user there is nothing to show yet and how to load data."""
+    st.info(EMPTY_STATE.format(path=settings().warehouse_path), icon=":material/database:")
+
+
+def require_reader() -> duckdb.DuckDBPyConnection:
+    """:func:`reader`, or the empty-state message and the end of the page run."""
+    con = reader()
+    if con is None:
+        show_empty_state()
+        st.stop()
+    return con
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Show a :class:`UserError` raised inside the block as one ``st.error`` sentence.
+
+    Every page wraps its body in this block: a user's mistake (a bad setting, a
+    missing file) reads as a sentence with its fix, and anything else is a bug whose
+    traceback Streamlit shows as usual.
+    """
+    try:
+        yield
+    except UserError as error:
+        st.error(str(error), icon=":material/error:")
+
+
+def format_count(value: int) -> str:
+    """``12345`` -> ``"12,345"``."""
+    return f"{value:,}"
+
+
+def format_money(value: float | None, decimals: int = 0) -> str:
+    """``1234.5`` -> ``"1,235"``; ``None`` -> an em dash."""
+    return "—" if value is None else f"{value:,.{decimals}f}"
+
+
+def format_share(value: float | None) -> str:
+    """``0.4567`` -> ``"45.7%"``; ``None`` -> an em dash."""
+    return "—" if value is None else f"{value:.1%}"
