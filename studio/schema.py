@@ -288,3 +288,10 @@ VALID_ORDER_SQL = "kind = 'sale' AND status = 'completed' AND NOT is_guest"
 Written against the ``orders`` table's own columns so it can be used as a WHERE clause
 (or, with an alias prefix, inside a join). Guests are left out: they are not customers.
 """
+
+
+SCORES_DDL = """CREATE TABLE IF NOT EXISTS scores (
+    customer_id VARCHAR, target VARCHAR, model_version VARCHAR, score DOUBLE,
+    decile INTEGER, scored_at TIMESTAMP
+)"""
+"""Predictive scores written by the scoring job: one row per customer, target and run."""

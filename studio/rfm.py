@@ -1,0 +1,55 @@
+"""RFM groups: the eleven groups stores know, from recency and frequency scores.
+
+Among customers with at least one valid purchase up to ``as_of``, R is
+``ceil(5 * cume_dist())`` over the last purchase time (the most recent buyers score 5)
+and F the same over the number of purchases; ties share a score, so the result does not
+depend on row order. The (R, F) grid below names the group (see docs/segments.md).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from studio.sql import orders
+
+GROUP_GRID: dict[int, tuple[str, str, str, str, str]] = {
+    5: ("New", "Potential loyalist", "Potential loyalist", "Champions", "Champions"),
+    4: ("Promising", "Potential loyalist", "Potential loyalist", "Loyal", "Loyal"),
+    3: ("About to sleep", "About to sleep", "Need attention", "Loyal", "Loyal"),
+    2: ("Hibernating", "Hibernating", "At risk", "At risk", "Can't lose"),
+    1: ("Lost", "Hibernating", "At risk", "At risk", "Can't lose"),
+}
+"""Row: the recency score R; position: the frequency score F - 1."""
+
+
+def group_of(recency_score: int, frequency_score: int) -> str:
+    """The RFM group of an (R, F) pair of scores from 1 to 5."""
+    return GROUP_GRID[recency_score][frequency_score - 1]
+
+
+def valid_purchase(table: sa.Table | sa.sql.Alias) -> sa.ColumnElement[bool]:
+    """``kind = 'sale' AND status = 'completed' AND NOT is_guest`` on ``table``'s columns."""
+    return sa.and_(table.c.kind == "sale", table.c.status == "completed",
+                   sa.not_(sa.func.coalesce(table.c.is_guest, False)))
+
+
+def rfm_scores(as_of: datetime) -> sa.Subquery:
+    """``customer_id, last_purchase_at, purchases, revenue, r, f, rfm_group`` as of a time."""
+    o = orders.alias("rfm_orders")
+    buyers = (sa.select(o.c.customer_id,
+                        sa.func.max(o.c.ordered_at).label("last_purchase_at"),
+                        sa.func.count().label("purchases"),
+                        sa.func.sum(o.c.total).label("revenue"))
+              .where(valid_purchase(o), o.c.ordered_at <= as_of, o.c.customer_id.is_not(None))
+              .group_by(o.c.customer_id).subquery("rfm_buyers"))
+    scored = sa.select(
+        buyers,
+        sa.func.ceil(5 * sa.func.cume_dist().over(order_by=buyers.c.last_purchase_at))
+        .label("r"),
+        sa.func.ceil(5 * sa.func.cume_dist().over(order_by=buyers.c.purchases)).label("f"),
+    ).subquery("rfm_scored")
+    cases = [(sa.and_(scored.c.r == r, scored.c.f == f + 1), name)
+             for r, names in GROUP_GRID.items() for f, name in enumerate(names)]
+    return sa.select(scored, sa.case(*cases).label("rfm_group")).subquery("rfm")

@@ -1,0 +1,106 @@
+"""SQLAlchemy Core views of the warehouse tables, and the few dialect-specific pieces.
+
+Tables are declared from :mod:`studio.schema` (never reflected). Segments compile to SQL
+for DuckDB, where they run, and for PostgreSQL, so that they can later run on a warehouse
+engine; the only construct that differs is reading a text value out of a JSON column.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from duckdb_engine import Dialect as DuckDBDialect
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.expression import FunctionElement
+
+from studio import schema
+
+_TYPES = {"VARCHAR": sa.String, "TIMESTAMP": sa.DateTime, "DOUBLE": sa.Float,
+          "INTEGER": sa.Integer, "BIGINT": sa.BigInteger, "BOOLEAN": sa.Boolean}
+
+metadata = sa.MetaData()
+
+
+def _declare(table: schema.Table) -> sa.Table:
+    return sa.Table(table.name, metadata,
+                    *(sa.Column(c.name, _TYPES[c.type]()) for c in table.columns))
+
+
+TABLES: dict[str, sa.Table] = {t.name: _declare(t) for t in schema.CANONICAL_TABLES}
+customers = TABLES["customers"]
+orders = TABLES["orders"]
+order_items = TABLES["order_items"]
+products = TABLES["products"]
+events = TABLES["events"]
+consent_events = TABLES["consent_events"]
+campaign_sends = TABLES["campaign_sends"]
+scores = sa.Table("scores", metadata, sa.Column("customer_id", sa.String),
+                  sa.Column("target", sa.String), sa.Column("model_version", sa.String),
+                  sa.Column("score", sa.Float), sa.Column("decile", sa.Integer),
+                  sa.Column("scored_at", sa.DateTime))
+
+
+class json_text(FunctionElement):  # noqa: N801 - reads like the SQL function it renders
+    """The text of key ``key`` of the JSON object in ``column`` (NULL when absent)."""
+
+    type = sa.String()
+    inherit_cache = True
+    name = "json_text"
+
+
+@compiles(json_text, "duckdb")
+def _json_text_duckdb(element, compiler, **kw):
+    column, key = list(element.clauses)
+    return f"json_extract_string({compiler.process(column, **kw)}, " \
+           f"'$.' || {compiler.process(key, **kw)})"
+
+
+@compiles(json_text, "postgresql")
+def _json_text_postgresql(element, compiler, **kw):
+    column, key = list(element.clauses)
+    return f"(CAST({compiler.process(column, **kw)} AS JSON) ->> {compiler.process(key, **kw)})"
+
+
+class number_value(FunctionElement):  # noqa: N801 - reads like the SQL function it renders
+    """The numeric value of a text, or NULL when the text is not a number."""
+
+    type = sa.Float()
+    inherit_cache = True
+    name = "number_value"
+
+
+@compiles(number_value, "duckdb")
+def _number_value_duckdb(element, compiler, **kw):
+    (text,) = list(element.clauses)
+    return f"TRY_CAST({compiler.process(text, **kw)} AS DOUBLE)"
+
+
+@compiles(number_value, "postgresql")
+def _number_value_postgresql(element, compiler, **kw):
+    (text,) = list(element.clauses)
+    rendered = compiler.process(text, **kw)
+    return (f"(CASE WHEN {rendered} ~ '^\\s*-?[0-9]+(\\.[0-9]+)?\\s*$' "
+            f"THEN CAST({rendered} AS DOUBLE PRECISION) END)")
+
+
+def duckdb_dialect() -> sa.engine.Dialect:
+    """The DuckDB dialect with ``$1``-style parameters, as DuckDB's Python API takes them."""
+    return DuckDBDialect(paramstyle="numeric_dollar")
+
+
+def to_sql(statement: sa.sql.ClauseElement) -> tuple[str, list]:
+    """DuckDB SQL text and its positional parameters for ``statement``."""
+    compiled = statement.compile(dialect=duckdb_dialect(),
+                                 compile_kwargs={"render_postcompile": True})
+    params = compiled.params
+    return compiled.string, [params[name] for name in compiled.positiontup]
+
+
+def to_readable_sql(statement: sa.sql.ClauseElement, dialect: str = "duckdb") -> str:
+    """SQL with the values written in (quoted by SQLAlchemy), for people to read and copy."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        chosen = postgresql.dialect()
+    else:
+        chosen = duckdb_dialect()
+    return str(statement.compile(dialect=chosen, compile_kwargs={"literal_binds": True}))
