@@ -14,6 +14,7 @@ from sqlalchemy import (
     BigInteger,
     Column,
     DateTime,
+    ForeignKey,
     Integer,
     MetaData,
     String,
@@ -42,6 +43,50 @@ etl_runs = Table(
     Column("message", Text),  # the reason of a failure, or a one-line summary
 )
 """Every ETL run, successful or not: a failed run leaves no trace in the warehouse."""
+
+
+segments = Table(
+    "segments",
+    metadata,
+    Column("segment_id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("created_at", DateTime, nullable=False),
+    Column("created_by", String(200), nullable=False),
+)
+"""A saved segment: a name whose rule lives in its versions."""
+
+segment_versions = Table(
+    "segment_versions",
+    metadata,
+    Column("segment_id", Integer, ForeignKey("segments.segment_id"), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("definition", Text, nullable=False),  # the JSON document
+    Column("created_at", DateTime, nullable=False),
+    Column("created_by", String(200), nullable=False),
+    Column("note", Text),
+)
+"""Every version of every saved segment: old versions stay readable."""
+
+segment_snapshots = Table(
+    "segment_snapshots",
+    metadata,
+    Column("snapshot_id", Integer, primary_key=True, autoincrement=True),
+    Column("segment_id", Integer, ForeignKey("segments.segment_id"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("as_of", DateTime, nullable=False),
+    Column("taken_at", DateTime, nullable=False),
+    Column("taken_by", String(200), nullable=False),
+    Column("members", Integer, nullable=False),
+)
+"""A segment's membership recorded as of a date."""
+
+segment_snapshot_members = Table(
+    "segment_snapshot_members",
+    metadata,
+    Column("snapshot_id", Integer, ForeignKey("segment_snapshots.snapshot_id"),
+           primary_key=True),
+    Column("customer_id", String(200), primary_key=True),
+)
 
 
 def _tune_sqlite(dbapi_connection, _record) -> None:
