@@ -41,7 +41,7 @@ def rfm_scores(as_of: datetime) -> sa.Subquery:
     buyers = (sa.select(o.c.customer_id,
                         sa.func.max(o.c.ordered_at).label("last_purchase_at"),
                         sa.func.count().label("purchases"),
-                        sa.func.sum(o.c.total).label("revenue"))
+                        sa.func.round(sa.func.sum(o.c.total), 2).label("revenue"))
               .where(valid_purchase(o), o.c.ordered_at <= as_of, o.c.customer_id.is_not(None))
               .group_by(o.c.customer_id).subquery("rfm_buyers"))
     scored = sa.select(

@@ -86,3 +86,53 @@ def test_demo_without_serving_generates_and_loads_a_store(tmp_path):
     again = studio("demo", "--customers", "300", "--seed", "3", "--no-serve", home=home)
     assert again.returncode == 0, again.stderr
     assert "0 rows loaded" in again.stdout  # same files: skipped by content hash
+
+
+def test_segments_count_json_matches_the_library(demo_home):
+    from studio.segments import operations
+    from studio.segments.presets import presets
+    from studio.warehouse import connect_reader
+
+    result = studio("segments", "count", "preset:abandoned-cart", "--json", home=demo_home.home)
+    assert result.returncode == 0, result.stderr
+    printed = json.loads(result.stdout)
+    expected = operations.count(connect_reader(demo_home), presets()["abandoned-cart"])
+    assert {k: printed[k] for k in ("matched", "email_sendable", "sms_sendable")} == {
+        "matched": expected.matched, "email_sendable": expected.email_sendable,
+        "sms_sendable": expected.sms_sendable}
+    assert expected.matched > 0
+
+
+def test_segments_save_version_and_snapshot_from_the_cli(demo_home, tmp_path):
+    import shutil
+
+    home = tmp_path / "home"
+    shutil.copytree(demo_home.home, home)
+    rule = '{"name": "Big spenders", "rule": {"orders": {"metric": "revenue", "op": "gte", ' \
+           '"value": 1000}}}'
+    assert studio("segments", "save", rule, "--note", "first", home=home).returncode == 0
+    stricter = rule.replace("1000", "2000")
+    saved = json.loads(studio("segments", "save", stricter, "--json", home=home).stdout)
+    assert saved == {"name": "Big spenders", "version": 2, "new": True}
+    history = json.loads(studio("segments", "show", "Big spenders", "--history", "--json",
+                                home=home).stdout)
+    assert [v["version"] for v in history] == [2, 1]
+    counted = json.loads(studio("segments", "count", "Big spenders", "--json",
+                                home=home).stdout)
+    snap = json.loads(studio("segments", "snapshot", "Big spenders", "--json",
+                             home=home).stdout)
+    assert snap["members"] == counted["matched"] and snap["version"] == 2
+    out_file = tmp_path / "members.csv"
+    assert studio("segments", "members", "Big spenders", "-o", str(out_file),
+                  home=home).returncode == 0
+    assert len(out_file.read_text().splitlines()) == counted["matched"] + 1
+
+
+def test_segments_mistakes_are_one_sentence(demo_home):
+    assert_one_sentence_error(
+        studio("segments", "count", '{"rule": {"profile": {"field": "colour", "op": "equals", '
+               '"value": "red"}}}', home=demo_home.home), "unknown field 'colour'")
+    assert_one_sentence_error(studio("segments", "count", "Nobody saved this",
+                                     home=demo_home.home), "No saved segment is called")
+    assert_one_sentence_error(studio("segments", "count", "abandoned-cart", "--as-of",
+                                     "yesterday", home=demo_home.home), "bad date 'yesterday'")

@@ -8,19 +8,15 @@ progress bars draw on stderr.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from studio.cli.output import err, out, print_json, print_table, progress_bar
 from studio.config import Settings, load_settings
 from studio.errors import UserError
 
@@ -29,39 +25,6 @@ app = typer.Typer(help="Audience Studio: analytics and segmentation for online s
 etl_app = typer.Typer(help="Load source files into the warehouse and inspect past runs.",
                       no_args_is_help=True)
 app.add_typer(etl_app, name="etl")
-
-err = Console(stderr=True)
-out = Console() if sys.stdout.isatty() else Console(width=160)
-
-
-@contextmanager
-def progress_bar(enabled: bool = True) -> Iterator[Callable[[str, float], None]]:
-    """A ``(label, fraction)`` callback drawing one bar on stderr."""
-    if not enabled:
-        yield lambda _label, _fraction: None
-        return
-    bar = Progress(TextColumn("{task.description:<32}"), BarColumn(), TaskProgressColumn(),
-                   TimeElapsedColumn(), console=err, transient=True)
-    task = None
-
-    def update(label: str, fraction: float) -> None:
-        nonlocal task
-        if task is None:  # drawn on first report, so an early user error shows no bar
-            bar.start()
-            task = bar.add_task(label, total=1.0)
-        bar.update(task, description=label, completed=min(max(fraction, 0.0), 1.0))
-
-    try:
-        yield update
-    finally:
-        if task is not None:
-            bar.stop()
-
-
-def print_json(payload) -> None:
-    """Machine-readable output on stdout."""
-    sys.stdout.write(json.dumps(payload, indent=2, default=str) + "\n")
-
 
 def _ledger_table(ledger: list[dict]) -> Table:
     table = Table(title="Ledger")
@@ -114,20 +77,15 @@ def etl_runs(
     if not runs:
         out.print("No ETL runs yet; load files with 'studio etl load PATH --mapping NAME'.")
         return
-    table = Table(title="ETL runs")
     columns = [c for c in ("run_id", "status", "mapping", "started_at", "rows_in", "inserted",
                            "updated", "unchanged", "duplicates", "quarantined", "message")
                if c in runs[0]]
-    for column in columns:
-        table.add_column(column)
-    for run in runs:
-        table.add_row(*("" if run.get(c) is None else str(run[c]) for c in columns))
-    out.print(table)
+    print_table("ETL runs", runs, columns)
 
 
 def serve_studio(settings: Settings, port: int) -> None:
     """Replace this process with the Streamlit server for the studio on 127.0.0.1."""
-    repo_root = Path(__file__).resolve().parents[1]
+    repo_root = Path(__file__).resolve().parents[2]
     app_path = repo_root / "studio" / "app.py"
     if not (repo_root / "pages").is_dir():
         raise UserError(f"The pages folder is missing beside {app_path}; install the studio "
@@ -169,6 +127,11 @@ def demo(
     out.print(summary)
     if serve_after:
         serve_studio(settings, settings.port)
+
+
+from studio.cli import segments as _segments  # noqa: E402 - registers its commands on app
+
+app.add_typer(_segments.segments_app, name="segments")
 
 
 def main() -> None:
