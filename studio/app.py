@@ -16,6 +16,7 @@ st.set_page_config(page_title="Audience Studio", page_icon=":material/insights:"
 navigation = st.navigation([
     st.Page(PAGES_DIR / "overview.py", title="Overview", icon=":material/dashboard:",
             default=True),
+    st.Page(PAGES_DIR / "segments.py", title="Segments", icon=":material/groups:"),
     st.Page(PAGES_DIR / "data_quality.py", title="Data quality", icon=":material/fact_check:"),
 ])
 navigation.run()

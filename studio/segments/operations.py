@@ -20,7 +20,7 @@ from studio.sql import customers, to_readable_sql, to_sql
 from studio.subscriptions import sendable
 
 PREVIEW_COLUMNS = ("customer_id", "email", "country", "acquisition_channel", "signed_up_at",
-                   "purchases", "revenue", "last_purchase_at")
+                   "purchases", "revenue", "last_purchase_at", "rfm_group")
 
 
 def has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
@@ -189,8 +189,8 @@ def overlap(con: duckdb.DuckDBPyConnection, definitions: dict[str, SegmentDefini
     names = list(definitions)
     if not names:
         return pl.DataFrame({"segments": [], "customers": []})
-    first = definitions[names[0]]
-    compiler = _compiler(con, first, as_of, resolve_segment)
+    moment = as_of or default_as_of(con)  # one date for all, never one segment's pinned date
+    compiler = _compiler(con, definitions[names[0]], moment, resolve_segment)
     flags = {name: compiler.node(definitions[name].rule) for name in names}
     groups = [combo for size in range(1, len(names) + 1) for combo in combinations(names, size)]
     query = sa.select(*(sa.func.count().filter(sa.and_(*(flags[n] for n in combo)))
