@@ -296,13 +296,14 @@ class Compiler:
             raise DefinitionError("score conditions need predictive scores, and the warehouse "
                                   "has none yet; train and score a model first.")
         s = scores.alias("s")
-        latest_run = (sa.select(sa.func.max(s.c.scored_at))
-                      .where(s.c.target == condition.target, s.c.scored_at <= self.as_of)
-                      .scalar_subquery())
-        t = scores.alias("t")
-        current = (sa.select(t.c.customer_id, t.c.score)
-                   .where(t.c.target == condition.target, t.c.scored_at == latest_run)
-                   .subquery("current_scores"))
+        ranked_runs = sa.select(
+            s.c.customer_id, s.c.score,
+            sa.func.row_number().over(partition_by=s.c.customer_id,
+                                      order_by=s.c.scored_at.desc()).label("recency"),
+        ).where(s.c.target == condition.target, s.c.scored_at <= self.as_of,
+                s.c.customer_id.is_not(None)).subquery("scored_runs")
+        current = (sa.select(ranked_runs.c.customer_id, ranked_runs.c.score)
+                   .where(ranked_runs.c.recency == 1).subquery("current_scores"))
         if condition.op == "gte":
             return self._member_of(sa.select(current.c.customer_id)
                                    .where(current.c.score >= condition.value))
