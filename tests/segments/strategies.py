@@ -97,7 +97,7 @@ def draw_as_of(draw) -> datetime:
 
 def draw_moment(draw, as_of: datetime) -> datetime:
     """A timestamp in the year before ``as_of`` (or the month after), edges favoured."""
-    kind = draw(st.integers(0, 4))
+    kind = draw(st.sampled_from((0, 1, 2, 3, 3, 4)))
     if kind == 0:  # any minute
         return as_of + draw(st.integers(-365 * 24 * 60, 30 * 24 * 60)) * MINUTE
     if kind == 1:  # midnight
@@ -121,10 +121,12 @@ def moments(as_of: datetime) -> st.SearchStrategy[datetime]:
 
 
 def draw_date_value(draw, pool: list[datetime], as_of: datetime) -> datetime:
-    """A date for before/after/between: a stored day (any time of day) or any moment."""
-    if pool and draw(st.booleans()):
-        day = day_start(draw(st.sampled_from(pool)))
-        return day + draw(st.sampled_from((0, 0, 1, 12 * 60, 24 * 60 - 1))) * MINUTE
+    """A date for before/after/between: mostly the day of a relevant moment (or the day
+    either side) at some time of day, which the whole-day operators must ignore."""
+    if pool and draw(st.integers(0, 3)):
+        day = day_start(draw(st.sampled_from(pool))) + timedelta(
+            days=draw(st.sampled_from((0, 0, -1, 1))))
+        return day + draw(st.sampled_from((0, 1, 8 * 60, 12 * 60, 24 * 60 - 1))) * MINUTE
     return draw_moment(draw, as_of)
 
 
@@ -361,17 +363,19 @@ def draw_window(draw, store: Store, as_of: datetime) -> Window:
     return Window(kind, days=draw(st.sampled_from(WINDOW_DAYS)))
 
 
-def draw_text(draw, existing: list[str]) -> str:
-    """An existing value, a case variant of one, a piece of one, or a fixed extra."""
+def draw_text(draw, existing: list[str], op: str = "equals") -> str:
+    """An existing value, a piece of one that suits ``op`` (a prefix for starts_with ...),
+    either in another case, or a fixed extra (``_`` and ``%`` among them)."""
     branch = draw(st.integers(0, 3)) if existing else 3
     if branch == 3:
         return draw(st.sampled_from(TEXT_EXTRAS))
     value = draw(st.sampled_from(existing))
-    if branch == 1:
-        return draw(st.sampled_from((value.upper(), value.lower(), value.swapcase())))
     if branch == 2:
-        start = draw(st.integers(0, len(value) - 1))
-        return value[start:draw(st.integers(start + 1, len(value)))]
+        start = 0 if op == "starts_with" else draw(st.integers(0, len(value) - 1))
+        end = len(value) if op == "ends_with" else draw(st.integers(start + 1, len(value)))
+        value = value[start:end]
+    if branch >= 1:
+        value = draw(st.sampled_from((value, value.upper(), value.lower(), value.swapcase())))
     return value
 
 
@@ -397,12 +401,12 @@ def draw_number(draw, existing: list[float], op: str):
     return float(draw(st.sampled_from(pool)))
 
 
-def draw_date_operand(draw, op: str, store: Store, as_of: datetime):
+def draw_date_operand(draw, op: str, pool: list[datetime], as_of: datetime):
+    """The value of a date operator; ``pool`` holds the moments the condition looks at."""
     if op in ("is_set", "not_set"):
         return None
     if op in ("within_last_days", "more_than_days_ago"):
         return draw(st.sampled_from(WINDOW_DAYS))
-    pool = store_moments(store)
     if op == "between":
         return tuple(sorted(draw_date_value(draw, pool, as_of) for _ in range(2)))
     return draw_date_value(draw, pool, as_of)
@@ -417,7 +421,8 @@ def draw_profile(draw, store: Store, as_of: datetime) -> Profile:
     spec = catalog.profile_field(name)
     op = draw(st.sampled_from(spec.operators))
     if spec.type == "date":
-        return Profile(name, op, draw_date_operand(draw, op, store, as_of))
+        signups = [c["signed_up_at"] for c in store.customers if c["signed_up_at"]]
+        return Profile(name, op, draw_date_operand(draw, op, signups, as_of))
     if op in ("is_set", "not_set"):
         return Profile(name, op)
     texts = _profile_texts(store, name)
@@ -429,7 +434,7 @@ def draw_profile(draw, store: Store, as_of: datetime) -> Profile:
     if op in ("in", "not_in"):
         return Profile(name, op, tuple(draw_text(draw, texts)
                                        for _ in range(draw(st.integers(1, 3)))))
-    return Profile(name, op, draw_text(draw, texts))
+    return Profile(name, op, draw_text(draw, texts, op))
 
 
 def draw_orders_condition(draw, store: Store, as_of: datetime) -> Orders:
@@ -443,15 +448,15 @@ def draw_orders_condition(draw, store: Store, as_of: datetime) -> Orders:
     if draw(st.integers(0, 2)) == 0:
         categories = tuple(draw(st.lists(st.sampled_from([c for c in CATEGORIES if c]),
                                          min_size=1, max_size=2, unique=True)))
-    if catalog.ORDER_METRICS[metric] == "date":
-        op = draw(st.sampled_from(catalog.DATE_OPERATORS))
-        return Orders(metric, op, draw_date_operand(draw, op, store, as_of), window,
-                      products, categories)
-    op = draw(st.sampled_from(NUMBER_METRIC_OPERATORS))
     existing = [order_metrics(store, c, window, as_of, products, categories)[metric]
                 for c in sorted(store.customer_ids())]
-    value = draw_number(draw, [v for v in existing if v is not None], op)
-    return Orders(metric, op, value, window, products, categories)
+    existing = [v for v in existing if v is not None]
+    if catalog.ORDER_METRICS[metric] == "date":
+        op = draw(st.sampled_from(catalog.DATE_OPERATORS))
+        return Orders(metric, op, draw_date_operand(draw, op, existing, as_of), window,
+                      products, categories)
+    op = draw(st.sampled_from(NUMBER_METRIC_OPERATORS))
+    return Orders(metric, op, draw_number(draw, existing, op), window, products, categories)
 
 
 NUMBER_METRIC_OPERATORS = tuple(o for o in catalog.NUMBER_OPERATORS
