@@ -132,6 +132,17 @@ def load_files(settings: Settings, paths: Sequence[Path | str], mapping: str = "
                for file_id, (path, found_in) in enumerate(found)]
     run_id = start_run(settings, chosen.name, [str(p) for p in paths])
     result = LoadResult(run_id=run_id, mapping=chosen.name)
+    if settings.warehouse_path.exists():  # nothing new: no copy, no publication
+        with warehouse.connect_reader(settings) as reader:
+            loaded = _already_loaded(reader, sources)
+        if len(loaded) == len({s.content_hash for s in sources}):
+            result.files = [{"path": str(s.path), "status": "skipped: already loaded by run "
+                             f"{loaded[s.content_hash]}"} for s in sources]
+            result.seconds = _since(started)
+            finish_run(settings, run_id, "succeeded",
+                       "nothing new: every file was already loaded")
+            report("done", 1.0)
+            return result
     try:
         with warehouse.writer(settings) as con:
             _tune(con, settings)

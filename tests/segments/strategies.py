@@ -167,12 +167,12 @@ def draw_money(draw, low: int, high: int) -> float:
 def draw_orders(draw, ids: list[str], product_ids: list[str], as_of: datetime):
     orders, items = [], []
     for index in range(draw(st.integers(0, 60))):
-        is_guest = draw(st.sampled_from((False, False, None, True)))
+        is_guest = draw(st.sampled_from((False, False, False, None, True)))
         customer = draw(st.sampled_from(ids))
         if is_guest and draw(st.booleans()):
             customer = None
-        kind = draw(st.sampled_from(("sale", "sale", "sale", "return", "adjustment", None)))
-        status = draw(st.sampled_from(("completed", "completed", "cancelled", "refunded", None)))
+        kind = draw(st.sampled_from(("sale",) * 6 + ("return", "adjustment", None)))
+        status = draw(st.sampled_from(("completed",) * 5 + ("cancelled", "refunded", None)))
         sign = -1 if kind == "return" else 1
         order_id = f"o{index:03d}"
         orders.append({
@@ -346,10 +346,22 @@ def store_moments(store: Store) -> list[datetime]:
     """Every timestamp in the store (for drawing dates that hit stored days)."""
     found = [o["ordered_at"] for o in store.orders] + [e["occurred_at"] for e in store.events]
     found += [c["signed_up_at"] for c in store.customers if c["signed_up_at"]]
+    found += [s[column] for s in store.campaign_sends
+              for column in ("sent_at", "opened_at", "clicked_at") if s[column]]
     return sorted(found)
 
 
 # ------------------------------------------------------------------ conditions
+
+
+def draw_days(draw, store: Store, as_of: datetime) -> int:
+    """N for last_days / more_than_days_ago: mostly an N that puts a stored moment
+    exactly on ``as_of - N days``, the edge between the two windows."""
+    edges = sorted({(as_of - moment).days for moment in store_moments(store)
+                    if moment < as_of and (as_of - moment) % timedelta(days=1) == timedelta(0)})
+    if edges and draw(st.booleans()):
+        return draw(st.sampled_from(edges))
+    return draw(st.sampled_from(WINDOW_DAYS))
 
 
 def draw_window(draw, store: Store, as_of: datetime) -> Window:
@@ -360,7 +372,7 @@ def draw_window(draw, store: Store, as_of: datetime) -> Window:
         pool = store_moments(store)
         start, end = sorted(draw_date_value(draw, pool, as_of) for _ in range(2))
         return Window("between", start=start, end=end)
-    return Window(kind, days=draw(st.sampled_from(WINDOW_DAYS)))
+    return Window(kind, days=draw_days(draw, store, as_of))
 
 
 def draw_text(draw, existing: list[str], op: str = "equals") -> str:
@@ -401,19 +413,20 @@ def draw_number(draw, existing: list[float], op: str):
     return float(draw(st.sampled_from(pool)))
 
 
-def draw_date_operand(draw, op: str, pool: list[datetime], as_of: datetime):
+def draw_date_operand(draw, op: str, pool: list[datetime], store: Store, as_of: datetime):
     """The value of a date operator; ``pool`` holds the moments the condition looks at."""
     if op in ("is_set", "not_set"):
         return None
     if op in ("within_last_days", "more_than_days_ago"):
-        return draw(st.sampled_from(WINDOW_DAYS))
+        return draw_days(draw, store, as_of)
     if op == "between":
         return tuple(sorted(draw_date_value(draw, pool, as_of) for _ in range(2)))
     return draw_date_value(draw, pool, as_of)
 
 
 PROFILE_NAMES = tuple(catalog.PROFILE_FIELDS) + (
-    "attributes.tier", "attributes.ltv", "attributes.nope")
+    "attributes.tier", "attributes.ltv", "attributes.nope", "attributes.tier", "attributes.ltv",
+    "signed_up_at")
 
 
 def draw_profile(draw, store: Store, as_of: datetime) -> Profile:
@@ -422,7 +435,7 @@ def draw_profile(draw, store: Store, as_of: datetime) -> Profile:
     op = draw(st.sampled_from(spec.operators))
     if spec.type == "date":
         signups = [c["signed_up_at"] for c in store.customers if c["signed_up_at"]]
-        return Profile(name, op, draw_date_operand(draw, op, signups, as_of))
+        return Profile(name, op, draw_date_operand(draw, op, signups, store, as_of))
     if op in ("is_set", "not_set"):
         return Profile(name, op)
     texts = _profile_texts(store, name)
@@ -441,11 +454,12 @@ def draw_orders_condition(draw, store: Store, as_of: datetime) -> Orders:
     metric = draw(st.sampled_from(tuple(catalog.ORDER_METRICS)))
     window = draw_window(draw, store, as_of)
     products = categories = ()
-    if draw(st.integers(0, 2)) == 0:
+    filters = draw(st.sampled_from(("none", "none", "products", "categories", "both")))
+    if filters in ("products", "both"):
         pool = [p["product_id"] for p in store.products] + ["p_gone", "p_none"]
         products = tuple(draw(st.lists(st.sampled_from(pool), min_size=1, max_size=2,
                                        unique=True)))
-    if draw(st.integers(0, 2)) == 0:
+    if filters in ("categories", "both"):
         categories = tuple(draw(st.lists(st.sampled_from([c for c in CATEGORIES if c]),
                                          min_size=1, max_size=2, unique=True)))
     existing = [order_metrics(store, c, window, as_of, products, categories)[metric]
@@ -453,7 +467,7 @@ def draw_orders_condition(draw, store: Store, as_of: datetime) -> Orders:
     existing = [v for v in existing if v is not None]
     if catalog.ORDER_METRICS[metric] == "date":
         op = draw(st.sampled_from(catalog.DATE_OPERATORS))
-        return Orders(metric, op, draw_date_operand(draw, op, existing, as_of), window,
+        return Orders(metric, op, draw_date_operand(draw, op, existing, store, as_of), window,
                       products, categories)
     op = draw(st.sampled_from(NUMBER_METRIC_OPERATORS))
     return Orders(metric, op, draw_number(draw, existing, op), window, products, categories)
