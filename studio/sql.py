@@ -82,6 +82,28 @@ def _number_value_postgresql(element, compiler, **kw):
             f"THEN CAST({rendered} AS DOUBLE PRECISION) END)")
 
 
+class plus_seconds(FunctionElement):  # noqa: N801 - reads like the SQL function it renders
+    """A timestamp plus a number of seconds (written so both engines and people can run it)."""
+
+    type = sa.DateTime()
+    inherit_cache = True
+    name = "plus_seconds"
+
+
+@compiles(plus_seconds, "duckdb")
+def _plus_seconds_duckdb(element, compiler, **kw):
+    moment, seconds = list(element.clauses)
+    return (f"({compiler.process(moment, **kw)} + "
+            f"to_seconds(CAST({compiler.process(seconds, **kw)} AS DOUBLE)))")
+
+
+@compiles(plus_seconds, "postgresql")
+def _plus_seconds_postgresql(element, compiler, **kw):
+    moment, seconds = list(element.clauses)
+    return (f"({compiler.process(moment, **kw)} + "
+            f"make_interval(secs => {compiler.process(seconds, **kw)}))")
+
+
 def duckdb_dialect() -> sa.engine.Dialect:
     """The DuckDB dialect with ``$1``-style parameters, as DuckDB's Python API takes them."""
     return DuckDBDialect(paramstyle="numeric_dollar")

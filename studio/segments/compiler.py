@@ -47,6 +47,7 @@ from studio.sql import (
     number_value,
     order_items,
     orders,
+    plus_seconds,
     products,
     scores,
 )
@@ -272,7 +273,8 @@ class Compiler:
         within = timedelta(hours=condition.within_hours)
         followed = sa.exists().where(
             b.c.customer_id == a.c.customer_id, b.c.event_type == condition.then,
-            b.c.occurred_at > a.c.occurred_at, b.c.occurred_at <= a.c.occurred_at + within,
+            b.c.occurred_at > a.c.occurred_at,
+            b.c.occurred_at <= plus_seconds(a.c.occurred_at, within.total_seconds()),
             b.c.occurred_at <= self.as_of)
         where = [*self._event_filter(a, condition.first, condition.first_properties),
                  self._in_time(a.c.occurred_at, condition.window)]

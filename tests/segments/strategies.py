@@ -71,11 +71,11 @@ SCORES_COLUMNS = ("customer_id", "target", "model_version", "score", "decile", "
 
 @dataclass
 class Scenario:
-    """One drawn case: a store, the time it is looked at, and a rule."""
+    """One drawn case: a store, the time it is looked at, and the rules to check on it."""
 
     store: Store
     as_of: datetime
-    rule: object
+    rules: tuple
 
 
 # ------------------------------------------------------------------ time
@@ -556,8 +556,14 @@ def trees(store: Store, as_of: datetime, depth: int = 3,
 
 
 @st.composite
-def scenarios(draw, depth: int = 3, kinds=CONDITION_KINDS) -> Scenario:
-    """A store, an ``as_of`` inside its data, and a rule over it."""
+def scenarios(draw, depth: int = 3, kinds=CONDITION_KINDS, rules: int = 1) -> Scenario:
+    """A store, an ``as_of`` inside its data, and ``rules`` rules over it.
+
+    Hypothesis spends most examples on small mutations of earlier ones, which keep the
+    rule drawn last; drawing several rules per store gets many more distinct rules
+    checked for the price of one warehouse file.
+    """
     as_of = draw_as_of(draw)
     store = draw_store(draw, as_of)
-    return Scenario(store, as_of, draw_tree(draw, store, as_of, depth, kinds))
+    drawn = tuple(draw_tree(draw, store, as_of, depth, kinds) for _ in range(rules))
+    return Scenario(store, as_of, drawn)

@@ -45,3 +45,12 @@ def test_every_preset_compiles_for_postgresql(slug):
     compiled = Compiler(AS_OF).members_query(presets()[slug].rule).compile(
         dialect=postgresql.dialect())
     assert "FROM customers" in str(compiled)
+
+
+@pytest.mark.parametrize("slug", sorted(presets()))
+def test_the_copyable_sql_of_every_preset_runs_in_duckdb(con, slug):
+    from studio.segments import operations
+
+    text = operations.show_sql(presets()[slug], AS_OF, has_scores=False)
+    copied = [row[0] for row in con.execute(text).fetchall()]
+    assert sorted(copied) == operations.members(con, presets()[slug], AS_OF)

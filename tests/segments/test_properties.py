@@ -34,7 +34,7 @@ from studio.segments.definition import (
     parse_node,
 )
 from tests.segments.reference import Store, evaluate
-from tests.segments.strategies import CONDITION_KINDS, Scenario, open_store, scenarios
+from tests.segments.strategies import CONDITION_KINDS, Scenario, open_store, scenarios, trees
 
 try:
     from studio.segments.operations import members
@@ -45,23 +45,23 @@ needs_compiler = pytest.mark.skipif(members is None, reason="studio.segments.ope
                                     "does not import yet")
 
 PROPERTY_SETTINGS = settings(
-    max_examples=150, deadline=None, database=None,
+    max_examples=100, deadline=None, database=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                            HealthCheck.data_too_large])
 
 
-def compiled_members(store: Store, rule, as_of: datetime | None) -> list[str]:
-    """The compiler's members of ``rule``, run on ``store`` written to a fresh DuckDB file."""
+def compiled_members(store: Store, rules: list, as_of: datetime | None) -> list[list[str]]:
+    """The compiler's members of each rule, run on ``store`` in a fresh DuckDB file."""
     with tempfile.TemporaryDirectory() as folder:
         with open_store(store, Path(folder) / "warehouse.duckdb") as con:
-            return members(con, SegmentDefinition("property", rule), as_of)
+            return [members(con, SegmentDefinition("property", rule), as_of) for rule in rules]
 
 
-def describe(scenario: Scenario, expected: set[str], got: set[str]) -> str:
+def describe(scenario: Scenario, rule, expected: set[str], got: set[str]) -> str:
     """The rule and the rows of the customers the two sides disagree on."""
     differ = expected ^ got
     lines = [f"as_of = {scenario.as_of.isoformat()}",
-             f"rule = {json.dumps(node_to_document(scenario.rule), default=str)}",
+             f"rule = {json.dumps(node_to_document(rule), default=str)}",
              f"only the reference: {sorted(expected - got)}",
              f"only the compiler: {sorted(got - expected)}"]
     for table in Store.TABLES:
@@ -267,12 +267,11 @@ def test_the_reference_matches_the_hand_worked_store(rule, expected):
 
 @needs_compiler
 def test_the_compiler_matches_the_hand_worked_store():
-    store = tiny_store()
-    wrong = []
-    for rule, expected in HAND_WORKED:
-        got = compiled_members(store, rule, AS_OF)
-        if set(got) != expected:
-            wrong.append(f"{node_to_document(rule)}: expected {sorted(expected)}, got {got}")
+    rules = [rule for rule, _ in HAND_WORKED]
+    got = compiled_members(tiny_store(), rules, AS_OF)
+    wrong = [f"{node_to_document(rule)}: expected {sorted(expected)}, got {found}"
+             for (rule, expected), found in zip(HAND_WORKED, got, strict=True)
+             if set(found) != expected]
     assert not wrong, "\n".join(wrong)
 
 
@@ -280,26 +279,31 @@ def test_the_compiler_matches_the_hand_worked_store():
 def test_as_of_defaults_to_the_latest_order_time():
     # The latest order is o4 (2025-06-16 08:00), so the last day holds o4 only.
     rule = Orders("count", "gte", 1.0, Window("last_days", days=1))
-    assert compiled_members(tiny_store(), rule, None) == ["c2"]
+    assert compiled_members(tiny_store(), [rule], None) == [["c2"]]
     assert evaluate(rule, tiny_store(), datetime(2025, 6, 16, 8)) == {"c2"}
 
 
 # ------------------------------------------------------------------ properties
 
+RULES_PER_STORE = 5
+
 
 @needs_compiler
 @PROPERTY_SETTINGS
-@given(scenario=scenarios())
+@given(scenario=scenarios(rules=RULES_PER_STORE))
 def test_the_compiler_agrees_with_the_reference(scenario: Scenario):
-    expected = evaluate(scenario.rule, scenario.store, scenario.as_of)
-    got = compiled_members(scenario.store, scenario.rule, scenario.as_of)
-    assert got == sorted(got)
-    assert set(got) == expected, describe(scenario, expected, set(got))
+    got = compiled_members(scenario.store, scenario.rules, scenario.as_of)
+    wrong = []
+    for rule, found in zip(scenario.rules, got, strict=True):
+        assert found == sorted(found)
+        expected = evaluate(rule, scenario.store, scenario.as_of)
+        if set(found) != expected:
+            wrong.append(describe(scenario, rule, expected, set(found)))
+    assert not wrong, "\n\n".join(wrong)
 
 
-@settings(max_examples=200, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(scenario=scenarios(kinds=CONDITION_KINDS + ("segment",)))
-def test_a_rule_survives_the_round_trip_through_its_document(scenario: Scenario):
-    document = json.loads(json.dumps(node_to_document(scenario.rule)))
-    assert parse_node(document) == scenario.rule
+@settings(max_examples=200, deadline=None, database=None)
+@given(rule=trees(tiny_store(), AS_OF, kinds=CONDITION_KINDS + ("segment",)))
+def test_a_rule_survives_the_round_trip_through_its_document(rule):
+    document = json.loads(json.dumps(node_to_document(rule)))
+    assert parse_node(document) == rule
