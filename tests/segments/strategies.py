@@ -40,17 +40,25 @@ from studio.segments.definition import (
     Sequence,
     Window,
 )
-from tests.segments.reference import Store, day_start, json_object, json_text, order_metrics
+from tests.segments.reference import (
+    Store,
+    day_start,
+    is_valid_purchase,
+    json_object,
+    json_text,
+    order_metrics,
+)
 
 EDGE_DAYS = (1, 7, 30, 90)
 WINDOW_DAYS = EDGE_DAYS + (3, 400)
 WITHIN_HOURS = (1.0, 0.5, 2.0, 24.0, 1.5)
 FOLLOW_UPS = tuple(timedelta(minutes=m) for m in (0, 30, 60, 61, 90, 120, 24 * 60, 24 * 60 + 1))
 
-EMAIL_LOCALS = ("ann", "Bob", "c_d", "x%y")
+EMAIL_LOCALS = ("ann", "Bob", "c_d", "x%y", "o'neil")
 EMAIL_DOMAINS = ("example.com", "Example.COM", "shop.co.uk", "mail.example.com")
-COUNTRIES = ("GB", "FR", "gb", "United Kingdom", "France", "U_K")
-ACQUISITION = ("organic", "paid_search", "Paid_Social", "email", "referral", "100%_promo")
+COUNTRIES = ("GB", "FR", "gb", "United Kingdom", "France", "U_K", "Österreich")
+ACQUISITION = ("organic", "paid_search", "Paid_Social", "email", "referral", "100%_promo",
+               "promo\\2025")
 PHONES = ("+447700900001", "+33612345678", "+1555")
 TIERS = ("gold", "Gold", "silver", "gold_plus", "", None, 7)
 LTVS = (10, 0, 12.5, 99, -3, 250.75, None, "n/a")
@@ -58,7 +66,7 @@ CATEGORIES = ("shoes", "bags", "Shoes", "hats", None)
 PRICES = (20, 12.5, 20.0, 7)
 SCORE_VALUES = (0.5, 0.1, 0.25, 0.75, 0.9, 1.0)
 SCORE_TARGETS = ("churn", "repeat")
-TEXT_EXTRAS = ("_", "%", "a", "GB", "example.com", "zzz", "o", "Gold")
+TEXT_EXTRAS = ("_", "%", "a", "GB", "example.com", "zzz", "o", "Gold", "\\", "'", "ö")
 SCORES_DDL = """CREATE TABLE IF NOT EXISTS scores (
     customer_id VARCHAR, target VARCHAR, model_version VARCHAR, score DOUBLE,
     decile INTEGER, scored_at TIMESTAMP
@@ -87,217 +95,217 @@ class Scenario:
 MINUTE = timedelta(minutes=1)
 
 
-def draw_as_of(draw) -> datetime:
+def draw_as_of(pick) -> datetime:
     """A moment in 2025, at midnight or at any minute of the day."""
-    day = datetime(2025, 3, 1) + timedelta(days=draw(st.integers(0, 250)))
-    if draw(st.booleans()):
+    day = datetime(2025, 3, 1) + timedelta(days=pick.integer(0, 250))
+    if pick.boolean():
         return day
-    return day + draw(st.integers(1, 24 * 60 - 1)) * MINUTE
+    return day + pick.integer(1, 24 * 60 - 1) * MINUTE
 
 
-def draw_moment(draw, as_of: datetime) -> datetime:
+def draw_moment(pick, as_of: datetime) -> datetime:
     """A timestamp in the year before ``as_of`` (or the month after), edges favoured."""
-    kind = draw(st.sampled_from((0, 1, 2, 3, 3, 4)))
+    kind = pick.one((0, 1, 2, 3, 3, 4))
     if kind == 0:  # any minute
-        return as_of + draw(st.integers(-365 * 24 * 60, 30 * 24 * 60)) * MINUTE
+        return as_of + pick.integer(-365 * 24 * 60, 30 * 24 * 60) * MINUTE
     if kind == 1:  # midnight
-        return day_start(as_of) + timedelta(days=draw(st.integers(-365, 30)))
+        return day_start(as_of) + timedelta(days=pick.integer(-365, 30))
     if kind == 2:  # the last microsecond of a day
-        return day_start(as_of) + timedelta(days=draw(st.integers(-365, 30)), microseconds=-1)
+        return day_start(as_of) + timedelta(days=pick.integer(-365, 30), microseconds=-1)
     if kind == 3:  # as_of - N days, or a minute either side
-        return (as_of - timedelta(days=draw(st.sampled_from(EDGE_DAYS)))
-                + draw(st.integers(-1, 1)) * MINUTE)
-    return as_of + draw(st.integers(-1, 1)) * MINUTE
+        return (as_of - timedelta(days=pick.one(EDGE_DAYS))
+                + pick.integer(-1, 1) * MINUTE)
+    return as_of + pick.integer(-1, 1) * MINUTE
 
 
 def as_ofs() -> st.SearchStrategy[datetime]:
     """Strategy for ``as_of``."""
-    return st.composite(lambda draw: draw_as_of(draw))()
+    return st.composite(lambda draw: draw_as_of(pick))()
 
 
 def moments(as_of: datetime) -> st.SearchStrategy[datetime]:
     """Strategy for timestamps around ``as_of``."""
-    return st.composite(lambda draw: draw_moment(draw, as_of))()
+    return st.composite(lambda draw: draw_moment(pick, as_of))()
 
 
-def draw_date_value(draw, pool: list[datetime], as_of: datetime) -> datetime:
+def draw_date_value(pick, pool: list[datetime], as_of: datetime) -> datetime:
     """A date for before/after/between: mostly the day of a relevant moment (or the day
     either side) at some time of day, which the whole-day operators must ignore."""
-    if pool and draw(st.integers(0, 3)):
-        day = day_start(draw(st.sampled_from(pool))) + timedelta(
-            days=draw(st.sampled_from((0, 0, -1, 1))))
-        return day + draw(st.sampled_from((0, 1, 8 * 60, 12 * 60, 24 * 60 - 1))) * MINUTE
-    return draw_moment(draw, as_of)
+    if pool and pick.integer(0, 3):
+        day = day_start(pick.one(pool)) + timedelta(
+            days=pick.one((0, 0, -1, 1)))
+        return day + pick.one((0, 1, 8 * 60, 12 * 60, 24 * 60 - 1)) * MINUTE
+    return draw_moment(pick, as_of)
 
 
 # ------------------------------------------------------------------ the store
 
 
-def draw_customers(draw, as_of: datetime) -> list[dict]:
+def draw_customers(pick, as_of: datetime) -> list[dict]:
     rows = []
-    for index in range(draw(st.integers(3, 25))):
-        email = draw(st.sampled_from((True, True, True, None, "")))
+    for index in range(pick.integer(3, 25)):
+        email = pick.one((True, True, True, None, ""))
         if email:
-            email = draw(st.sampled_from(EMAIL_LOCALS)) + "@" + draw(st.sampled_from(EMAIL_DOMAINS))
+            email = pick.one(EMAIL_LOCALS) + "@" + pick.one(EMAIL_DOMAINS)
         attributes = None
-        if draw(st.integers(0, 3)):
+        if pick.integer(0, 3):
             attributes = {}
             for key, pool in (("tier", TIERS), ("ltv", LTVS)):
-                if draw(st.booleans()):
-                    attributes[key] = draw(st.sampled_from(pool))
+                if pick.boolean():
+                    attributes[key] = pick.one(pool)
             attributes = json.dumps(attributes)
         rows.append({
             "customer_id": f"c{index:02d}",
             "email": email,
-            "phone": draw(st.sampled_from(PHONES + (None, ""))),
-            "country": draw(st.sampled_from(COUNTRIES + (None, ""))),
-            "acquisition_channel": draw(st.sampled_from(ACQUISITION + (None, ""))),
-            "signed_up_at": draw_moment(draw, as_of) if draw(st.integers(0, 3)) else None,
+            "phone": pick.one(PHONES + (None, "")),
+            "country": pick.one(COUNTRIES + (None, "")),
+            "acquisition_channel": pick.one(ACQUISITION + (None, "")),
+            "signed_up_at": draw_moment(pick, as_of) if pick.integer(0, 3) else None,
             "attributes": attributes,
             "updated_at": as_of - timedelta(days=400),
         })
     return rows
 
 
-def draw_money(draw, low: int, high: int) -> float:
+def draw_money(pick, low: int, high: int) -> float:
     """Money in quarters, so that every sum is exact in binary floating point."""
-    return draw(st.integers(low, high)) / 4
+    return pick.integer(low, high) / 4
 
 
-def draw_orders(draw, ids: list[str], product_ids: list[str], as_of: datetime):
+def draw_orders(pick, ids: list[str], product_ids: list[str], as_of: datetime):
     orders, items = [], []
-    for index in range(draw(st.integers(0, 60))):
-        is_guest = draw(st.sampled_from((False, False, False, None, True)))
-        customer = draw(st.sampled_from(ids))
-        if is_guest and draw(st.booleans()):
+    for index in range(pick.integer(0, 60)):
+        is_guest = pick.one((False, False, False, None, True))
+        customer = pick.one(ids)
+        if is_guest and pick.boolean():
             customer = None
-        kind = draw(st.sampled_from(("sale",) * 6 + ("return", "adjustment", None)))
-        status = draw(st.sampled_from(("completed",) * 5 + ("cancelled", "refunded", None)))
+        kind = pick.one(("sale",) * 6 + ("return", "adjustment", None))
+        status = pick.one(("completed",) * 5 + ("cancelled", "refunded", None))
         sign = -1 if kind == "return" else 1
         order_id = f"o{index:03d}"
         orders.append({
             "order_id": order_id, "customer_id": customer, "is_guest": is_guest,
-            "ordered_at": draw_moment(draw, as_of), "kind": kind, "status": status,
+            "ordered_at": draw_moment(pick, as_of), "kind": kind, "status": status,
             "currency": "EUR", "subtotal": None, "discount": None,
-            "total": sign * draw_money(draw, 0, 2000), "updated_at": as_of})
-        for line in range(draw(st.integers(0, 3))):
+            "total": sign * draw_money(pick, 0, 2000), "updated_at": as_of})
+        for line in range(pick.integer(0, 3)):
             items.append({
                 "order_id": order_id, "line_number": line + 1,
-                "product_id": draw(st.sampled_from(product_ids + ["p_gone"])),
-                "quantity": sign * draw(st.integers(1, 3)),
-                "unit_price": draw_money(draw, 0, 400),
-                "discount": draw_money(draw, 0, 20) if draw(st.booleans()) else None})
+                "product_id": pick.one(product_ids + ["p_gone"]),
+                "quantity": sign * pick.integer(1, 3),
+                "unit_price": draw_money(pick, 0, 400),
+                "discount": draw_money(pick, 0, 20) if pick.boolean() else None})
     return orders, items
 
 
-def draw_properties(draw) -> str | None:
-    if not draw(st.integers(0, 3)):
+def draw_properties(pick) -> str | None:
+    if not pick.integer(0, 3):
         return None
     properties = {}
-    if draw(st.booleans()):
-        properties["category"] = draw(st.sampled_from(CATEGORIES))
-    if draw(st.booleans()):
-        properties["price"] = draw(st.sampled_from(PRICES))
+    if pick.boolean():
+        properties["category"] = pick.one(CATEGORIES)
+    if pick.boolean():
+        properties["price"] = pick.one(PRICES)
     return json.dumps(properties)
 
 
-def draw_events(draw, ids: list[str], product_ids: list[str], as_of: datetime) -> list[dict]:
+def draw_events(pick, ids: list[str], product_ids: list[str], as_of: datetime) -> list[dict]:
     rows: list[dict] = []
-    for index in range(draw(st.integers(0, 120))):
-        if rows and draw(st.integers(0, 2)) == 0:  # a follow-up: edges of within_hours
-            earlier = rows[draw(st.integers(0, len(rows) - 1))]
+    for index in range(pick.integer(0, 120)):
+        if rows and pick.integer(0, 2) == 0:  # a follow-up: edges of within_hours
+            earlier = rows[pick.integer(0, len(rows) - 1)]
             customer = earlier["customer_id"]
-            moment = earlier["occurred_at"] + draw(st.sampled_from(FOLLOW_UPS))
+            moment = earlier["occurred_at"] + pick.one(FOLLOW_UPS)
         else:
-            customer = draw(st.sampled_from(ids))
-            moment = draw_moment(draw, as_of)
+            customer = pick.one(ids)
+            moment = draw_moment(pick, as_of)
         rows.append({
             "event_id": f"e{index:03d}", "customer_id": customer, "session_id": None,
-            "event_type": draw(st.sampled_from(catalog.EVENT_TYPES)), "occurred_at": moment,
-            "product_id": draw(st.sampled_from(product_ids)) if draw(st.booleans()) else None,
-            "properties": draw_properties(draw)})
+            "event_type": pick.one(catalog.EVENT_TYPES), "occurred_at": moment,
+            "product_id": pick.one(product_ids) if pick.boolean() else None,
+            "properties": draw_properties(pick)})
     return rows
 
 
-def draw_consent(draw, ids: list[str], as_of: datetime) -> list[dict]:
+def draw_consent(pick, ids: list[str], as_of: datetime) -> list[dict]:
     """0-3 changes per customer and channel, never two at the same moment."""
     rows = []
     for customer in ids:
         for channel in catalog.CHANNELS:
             seen = set()
-            for _ in range(draw(st.integers(0, 3))):
-                moment = draw_moment(draw, as_of)
+            for _ in range(pick.integer(0, 3)):
+                moment = draw_moment(pick, as_of)
                 if moment in seen:
                     continue
                 seen.add(moment)
                 rows.append({"consent_event_id": f"ce{len(rows):03d}", "customer_id": customer,
                              "channel": channel, "occurred_at": moment, "source": "import",
-                             "status": draw(st.sampled_from(
-                                 ("subscribed", "unsubscribed", "non_subscribed")))})
+                             "status": pick.one(
+                                 ("subscribed", "unsubscribed", "non_subscribed"))})
     return rows
 
 
-def draw_sends(draw, ids: list[str], campaign_ids: list[str], as_of: datetime) -> list[dict]:
+def draw_sends(pick, ids: list[str], campaign_ids: list[str], as_of: datetime) -> list[dict]:
     sends = []
-    for index in range(draw(st.integers(0, 30))):
-        sent = draw_moment(draw, as_of)
+    for index in range(pick.integer(0, 30)):
+        sent = draw_moment(pick, as_of)
         opened = clicked = None
-        how = draw(st.integers(0, 2))
+        how = pick.integer(0, 2)
         if how == 1:
-            opened = sent + draw(st.integers(0, 5 * 24 * 60)) * MINUTE
+            opened = sent + pick.integer(0, 5 * 24 * 60) * MINUTE
         elif how == 2:
-            opened = draw_moment(draw, as_of)
-        if opened is not None and draw(st.booleans()):
-            clicked = opened + draw(st.integers(0, 24 * 60)) * MINUTE
+            opened = draw_moment(pick, as_of)
+        if opened is not None and pick.boolean():
+            clicked = opened + pick.integer(0, 24 * 60) * MINUTE
         sends.append({"send_id": f"s{index:03d}",
-                      "campaign_id": draw(st.sampled_from(campaign_ids)),
-                      "customer_id": draw(st.sampled_from(ids)), "variant": "A",
+                      "campaign_id": pick.one(campaign_ids),
+                      "customer_id": pick.one(ids), "variant": "A",
                       "sent_at": sent, "opened_at": opened, "clicked_at": clicked,
                       "unsubscribed_at": None})
     return sends
 
 
-def draw_scores(draw, ids: list[str], as_of: datetime) -> list[dict]:
+def draw_scores(pick, ids: list[str], as_of: datetime) -> list[dict]:
     """Scoring runs: each scores every customer (or some, see SCORE_RUNS_COVER_EVERYONE)."""
     rows, runs = [], set()
-    for _ in range(draw(st.integers(0, 3))):
-        run = (draw(st.sampled_from(SCORE_TARGETS)), draw_moment(draw, as_of))
+    for _ in range(pick.integer(0, 3)):
+        run = (pick.one(SCORE_TARGETS), draw_moment(pick, as_of))
         if run in runs:
             continue
         runs.add(run)
         for customer in ids:
-            if SCORE_RUNS_COVER_EVERYONE or draw(st.booleans()):
+            if SCORE_RUNS_COVER_EVERYONE or pick.boolean():
                 rows.append({"customer_id": customer, "target": run[0], "model_version": "v1",
-                             "score": draw(st.sampled_from(SCORE_VALUES)), "decile": None,
+                             "score": pick.one(SCORE_VALUES), "decile": None,
                              "scored_at": run[1]})
     return rows
 
 
-def draw_store(draw, as_of: datetime) -> Store:
+def draw_store(pick, as_of: datetime) -> Store:
     """A small store: 3-25 customers, up to 60 orders, 120 events, consent, sends, scores."""
-    people = draw_customers(draw, as_of)
+    people = draw_customers(pick, as_of)
     ids = [c["customer_id"] for c in people]
     products = [{"product_id": f"p{i}", "name": f"Product {i}",
-                 "category": draw(st.sampled_from(CATEGORIES)), "price": 10.0,
+                 "category": pick.one(CATEGORIES), "price": 10.0,
                  "updated_at": as_of}
-                for i in range(draw(st.integers(1, 5)))]
+                for i in range(pick.integer(1, 5))]
     product_ids = [p["product_id"] for p in products]
-    orders, items = draw_orders(draw, ids, product_ids, as_of)
+    orders, items = draw_orders(pick, ids, product_ids, as_of)
     campaigns = [{"campaign_id": f"cmp{i}", "name": f"Campaign {i}",
-                  "channel": draw(st.sampled_from(catalog.CHANNELS)),
-                  "sent_at": draw_moment(draw, as_of), "updated_at": as_of}
-                 for i in range(draw(st.integers(1, 3)))]
+                  "channel": pick.one(catalog.CHANNELS),
+                  "sent_at": draw_moment(pick, as_of), "updated_at": as_of}
+                 for i in range(pick.integer(1, 3))]
     return Store(
         customers=people, products=products, orders=orders, order_items=items,
-        events=draw_events(draw, ids, product_ids, as_of),
-        consent_events=draw_consent(draw, ids, as_of), campaigns=campaigns,
-        campaign_sends=draw_sends(draw, ids, [c["campaign_id"] for c in campaigns], as_of),
-        scores=draw_scores(draw, ids, as_of))
+        events=draw_events(pick, ids, product_ids, as_of),
+        consent_events=draw_consent(pick, ids, as_of), campaigns=campaigns,
+        campaign_sends=draw_sends(pick, ids, [c["campaign_id"] for c in campaigns], as_of),
+        scores=draw_scores(pick, ids, as_of))
 
 
 def stores(as_of: datetime) -> st.SearchStrategy[Store]:
     """Strategy for a small random store looked at from ``as_of``."""
-    return st.composite(lambda draw: draw_store(draw, as_of))()
+    return st.composite(lambda draw: draw_store(pick, as_of))()
 
 
 _TEMPLATE: list[Path] = []
@@ -342,52 +350,47 @@ def write_store(store: Store, path: Path) -> None:
     open_store(store, path).close()
 
 
-def store_moments(store: Store) -> list[datetime]:
-    """Every timestamp in the store (for drawing dates that hit stored days)."""
-    found = [o["ordered_at"] for o in store.orders] + [e["occurred_at"] for e in store.events]
-    found += [c["signed_up_at"] for c in store.customers if c["signed_up_at"]]
-    found += [s[column] for s in store.campaign_sends
-              for column in ("sent_at", "opened_at", "clicked_at") if s[column]]
-    return sorted(found)
-
-
 # ------------------------------------------------------------------ conditions
+#
+# Each condition draws its dates from the moments it looks at (the event type's times,
+# the valid orders' times, the action's times), so that a stored moment often sits right
+# on a boundary of the condition: on ``as_of - N days``, on the day named by ``before``.
 
 
-def draw_days(draw, store: Store, as_of: datetime) -> int:
-    """N for last_days / more_than_days_ago: mostly an N that puts a stored moment
+def draw_days(pick, pool: list[datetime], as_of: datetime) -> int:
+    """N for last_days / more_than_days_ago: mostly an N that puts a moment of ``pool``
     exactly on ``as_of - N days``, the edge between the two windows."""
-    edges = sorted({(as_of - moment).days for moment in store_moments(store)
+    edges = sorted({(as_of - moment).days for moment in pool
                     if moment < as_of and (as_of - moment) % timedelta(days=1) == timedelta(0)})
-    if edges and draw(st.booleans()):
-        return draw(st.sampled_from(edges))
-    return draw(st.sampled_from(WINDOW_DAYS))
+    if edges and pick.boolean():
+        return pick.one(edges)
+    return pick.one(WINDOW_DAYS)
 
 
-def draw_window(draw, store: Store, as_of: datetime) -> Window:
-    kind = draw(st.sampled_from(("all_time", "last_days", "more_than_days_ago", "between")))
+def draw_window(pick, pool: list[datetime], as_of: datetime) -> Window:
+    """A window; ``pool`` holds the moments the condition counts."""
+    kind = pick.one(("all_time", "last_days", "more_than_days_ago", "between"))
     if kind == "all_time":
         return Window()
     if kind == "between":
-        pool = store_moments(store)
-        start, end = sorted(draw_date_value(draw, pool, as_of) for _ in range(2))
+        start, end = sorted(draw_date_value(pick, pool, as_of) for _ in range(2))
         return Window("between", start=start, end=end)
-    return Window(kind, days=draw_days(draw, store, as_of))
+    return Window(kind, days=draw_days(pick, pool, as_of))
 
 
-def draw_text(draw, existing: list[str], op: str = "equals") -> str:
+def draw_text(pick, existing: list[str], op: str = "equals") -> str:
     """An existing value, a piece of one that suits ``op`` (a prefix for starts_with ...),
     either in another case, or a fixed extra (``_`` and ``%`` among them)."""
-    branch = draw(st.integers(0, 3)) if existing else 3
+    branch = pick.integer(0, 3) if existing else 3
     if branch == 3:
-        return draw(st.sampled_from(TEXT_EXTRAS))
-    value = draw(st.sampled_from(existing))
+        return pick.one(TEXT_EXTRAS)
+    value = pick.one(existing)
     if branch == 2:
-        start = 0 if op == "starts_with" else draw(st.integers(0, len(value) - 1))
-        end = len(value) if op == "ends_with" else draw(st.integers(start + 1, len(value)))
+        start = 0 if op == "starts_with" else pick.integer(0, len(value) - 1)
+        end = len(value) if op == "ends_with" else pick.integer(start + 1, len(value))
         value = value[start:end]
     if branch >= 1:
-        value = draw(st.sampled_from((value, value.upper(), value.lower(), value.swapcase())))
+        value = pick.one((value, value.upper(), value.lower(), value.swapcase()))
     return value
 
 
@@ -406,71 +409,74 @@ def _profile_texts(store: Store, name: str) -> list[str]:
     return sorted(found)
 
 
-def draw_number(draw, existing: list[float], op: str):
+def draw_number(pick, existing: list[float], op: str):
     pool = sorted(set(existing)) + [0.0, 1.0, 12.5, 50.0]
     if op == "between":
-        return tuple(sorted(float(draw(st.sampled_from(pool))) for _ in range(2)))
-    return float(draw(st.sampled_from(pool)))
+        return tuple(sorted(float(pick.one(pool)) for _ in range(2)))
+    return float(pick.one(pool))
 
 
-def draw_date_operand(draw, op: str, pool: list[datetime], store: Store, as_of: datetime):
+def draw_date_operand(pick, op: str, pool: list[datetime], as_of: datetime):
     """The value of a date operator; ``pool`` holds the moments the condition looks at."""
     if op in ("is_set", "not_set"):
         return None
     if op in ("within_last_days", "more_than_days_ago"):
-        return draw_days(draw, store, as_of)
+        return draw_days(pick, pool, as_of)
     if op == "between":
-        return tuple(sorted(draw_date_value(draw, pool, as_of) for _ in range(2)))
-    return draw_date_value(draw, pool, as_of)
+        return tuple(sorted(draw_date_value(pick, pool, as_of) for _ in range(2)))
+    return draw_date_value(pick, pool, as_of)
 
 
 PROFILE_NAMES = tuple(catalog.PROFILE_FIELDS) + (
     "attributes.tier", "attributes.ltv", "attributes.nope", "attributes.tier", "attributes.ltv",
-    "signed_up_at")
+    "signed_up_at", "signed_up_at", "signed_up_at")
 
 
-def draw_profile(draw, store: Store, as_of: datetime) -> Profile:
-    name = draw(st.sampled_from(PROFILE_NAMES))
+def draw_profile(pick, store: Store, as_of: datetime) -> Profile:
+    name = pick.one(PROFILE_NAMES)
     spec = catalog.profile_field(name)
-    op = draw(st.sampled_from(spec.operators))
+    op = pick.one(spec.operators)
     if spec.type == "date":
         signups = [c["signed_up_at"] for c in store.customers if c["signed_up_at"]]
-        return Profile(name, op, draw_date_operand(draw, op, signups, store, as_of))
+        return Profile(name, op, draw_date_operand(pick, op, signups, as_of))
     if op in ("is_set", "not_set"):
         return Profile(name, op)
     texts = _profile_texts(store, name)
     if op in ("gt", "gte", "lt", "lte", "between") or (
             op in ("equals", "not_equals") and name.startswith("attributes.")
-            and draw(st.booleans())):
+            and pick.boolean()):
         numbers = [float(v) for v in LTVS if isinstance(v, (int, float))]
-        return Profile(name, op, draw_number(draw, numbers, op))
+        return Profile(name, op, draw_number(pick, numbers, op))
     if op in ("in", "not_in"):
-        return Profile(name, op, tuple(draw_text(draw, texts)
-                                       for _ in range(draw(st.integers(1, 3)))))
-    return Profile(name, op, draw_text(draw, texts, op))
+        return Profile(name, op, tuple(draw_text(pick, texts)
+                                       for _ in range(pick.integer(1, 3))))
+    return Profile(name, op, draw_text(pick, texts, op))
 
 
-def draw_orders_condition(draw, store: Store, as_of: datetime) -> Orders:
-    metric = draw(st.sampled_from(tuple(catalog.ORDER_METRICS)))
-    window = draw_window(draw, store, as_of)
+ORDER_METRIC_CHOICES = ("count", "revenue", "average_order_value", "first_order_date",
+                        "last_order_date", "first_order_date", "last_order_date")
+
+
+def draw_orders_condition(pick, store: Store, as_of: datetime) -> Orders:
+    metric = pick.one(ORDER_METRIC_CHOICES)
+    window = draw_window(pick, [o["ordered_at"] for o in store.orders if is_valid_purchase(o)],
+                         as_of)
     products = categories = ()
-    filters = draw(st.sampled_from(("none", "none", "products", "categories", "both")))
+    filters = pick.one(("none", "none", "products", "categories", "both"))
     if filters in ("products", "both"):
         pool = [p["product_id"] for p in store.products] + ["p_gone", "p_none"]
-        products = tuple(draw(st.lists(st.sampled_from(pool), min_size=1, max_size=2,
-                                       unique=True)))
+        products = tuple(pick.some(pool, 1, 2))
     if filters in ("categories", "both"):
-        categories = tuple(draw(st.lists(st.sampled_from([c for c in CATEGORIES if c]),
-                                         min_size=1, max_size=2, unique=True)))
+        categories = tuple(pick.some([c for c in CATEGORIES if c], 1, 2))
     existing = [order_metrics(store, c, window, as_of, products, categories)[metric]
                 for c in sorted(store.customer_ids())]
     existing = [v for v in existing if v is not None]
     if catalog.ORDER_METRICS[metric] == "date":
-        op = draw(st.sampled_from(catalog.DATE_OPERATORS))
-        return Orders(metric, op, draw_date_operand(draw, op, existing, store, as_of), window,
+        op = pick.one(catalog.DATE_OPERATORS)
+        return Orders(metric, op, draw_date_operand(pick, op, existing, as_of), window,
                       products, categories)
-    op = draw(st.sampled_from(NUMBER_METRIC_OPERATORS))
-    return Orders(metric, op, draw_number(draw, existing, op), window, products, categories)
+    op = pick.one(NUMBER_METRIC_OPERATORS)
+    return Orders(metric, op, draw_number(pick, existing, op), window, products, categories)
 
 
 NUMBER_METRIC_OPERATORS = tuple(o for o in catalog.NUMBER_OPERATORS
@@ -481,45 +487,70 @@ PROPERTY_FILTERS = (
     (("category", "shoes"), ("price", "20")), (("category", "hats"), ("price", "7")))
 
 
-def draw_events_condition(draw, store: Store, as_of: datetime) -> Events:
-    return Events(draw(st.sampled_from(catalog.EVENT_TYPES)),
-                  draw(st.sampled_from(catalog.COUNT_OPERATORS)), draw(st.integers(0, 3)),
-                  draw_window(draw, store, as_of), draw(st.sampled_from(PROPERTY_FILTERS)))
+def _times_of(store: Store, event_type: str) -> list[datetime]:
+    return [e["occurred_at"] for e in store.events if e["event_type"] == event_type]
 
 
-def draw_sequence(draw, store: Store, as_of: datetime) -> Sequence:
-    return Sequence(draw(st.sampled_from(catalog.EVENT_TYPES)),
-                    draw(st.sampled_from(catalog.EVENT_TYPES)),
-                    draw(st.sampled_from(WITHIN_HOURS)), draw(st.booleans()),
-                    draw_window(draw, store, as_of), draw(st.sampled_from(PROPERTY_FILTERS)))
+def draw_events_condition(pick, store: Store, as_of: datetime) -> Events:
+    event = pick.one(catalog.EVENT_TYPES)
+    return Events(event, pick.one(catalog.COUNT_OPERATORS), pick.integer(0, 3),
+                  draw_window(pick, _times_of(store, event), as_of),
+                  pick.one(PROPERTY_FILTERS))
 
 
-def draw_campaign(draw, store: Store, as_of: datetime) -> Campaign:
+def _follow_ups(store: Store) -> list[tuple[str, str, float]]:
+    """(first type, then type, hours) of pairs of one customer's events at most 24 h apart
+    whose gap is one of WITHIN_HOURS (0 for the same moment)."""
+    pairs = set()
+    for a in store.events:
+        for b in store.events:
+            gap = (b["occurred_at"] - a["occurred_at"]) / timedelta(hours=1)
+            if (a is not b and a["customer_id"] == b["customer_id"]
+                    and (gap == 0 or gap in WITHIN_HOURS)):
+                pairs.add((a["event_type"], b["event_type"], gap))
+    return sorted(pairs)
+
+
+def draw_sequence(pick, store: Store, as_of: datetime) -> Sequence:
+    pairs = _follow_ups(store)
+    if pairs and pick.boolean():  # a pair that happened, maybe exactly on the edge
+        first, then, gap = pick.one(pairs)
+        hours = gap if gap and pick.boolean() else pick.one(WITHIN_HOURS)
+    else:
+        first, then = (pick.one(catalog.EVENT_TYPES) for _ in range(2))
+        hours = pick.one(WITHIN_HOURS)
+    return Sequence(first, then, hours, pick.boolean(),
+                    draw_window(pick, _times_of(store, first), as_of),
+                    pick.one(PROPERTY_FILTERS))
+
+
+def draw_campaign(pick, store: Store, as_of: datetime) -> Campaign:
     ids = [None] + [c["campaign_id"] for c in store.campaigns] + ["cmp_none"]
-    return Campaign(draw(st.sampled_from(catalog.CAMPAIGN_ACTIONS)),
-                    draw(st.sampled_from(ids)), draw_window(draw, store, as_of))
+    action = pick.one(catalog.CAMPAIGN_ACTIONS)
+    column = {"received": "sent_at", "opened": "opened_at", "clicked": "clicked_at"}[action]
+    times = [s[column] for s in store.campaign_sends if s[column]]
+    return Campaign(action, pick.one(ids), draw_window(pick, times, as_of))
 
 
-def draw_score(draw, store: Store, as_of: datetime) -> Score:
-    target = draw(st.sampled_from(SCORE_TARGETS + ("no_such_target",)))
-    if draw(st.booleans()):
-        return Score(target, "gte", draw(st.sampled_from(SCORE_VALUES + (0.0, 0.3))))
+def draw_score(pick, store: Store, as_of: datetime) -> Score:
+    target = pick.one(SCORE_TARGETS + ("no_such_target",))
+    if pick.boolean():
+        return Score(target, "gte", pick.one(SCORE_VALUES + (0.0, 0.3)))
     return Score(target, "top_percent",
-                 draw(st.sampled_from((50.0, 10.0, 20.0, 25.0, 12.5, 33.3, 100.0, 0.5))))
+                 pick.one((50.0, 10.0, 20.0, 25.0, 12.5, 33.3, 100.0, 0.5)))
 
 
-def draw_rfm(draw, store: Store, as_of: datetime) -> Rfm:
-    return Rfm(tuple(draw(st.lists(st.sampled_from(catalog.RFM_GROUPS), min_size=1,
-                                   max_size=3, unique=True))))
+def draw_rfm(pick, store: Store, as_of: datetime) -> Rfm:
+    return Rfm(tuple(pick.some(catalog.RFM_GROUPS, 1, 3)))
 
 
-def draw_consent_condition(draw, store: Store, as_of: datetime) -> Consent:
-    return Consent(draw(st.sampled_from(catalog.CHANNELS)),
-                   draw(st.sampled_from(catalog.CONSENT_STATUSES)))
+def draw_consent_condition(pick, store: Store, as_of: datetime) -> Consent:
+    return Consent(pick.one(catalog.CHANNELS),
+                   pick.one(catalog.CONSENT_STATUSES))
 
 
-def draw_membership(draw, store: Store, as_of: datetime) -> Membership:
-    return Membership(draw(st.sampled_from(("Lapsed VIPs", "x"))))
+def draw_membership(pick, store: Store, as_of: datetime) -> Membership:
+    return Membership(pick.one(("Lapsed VIPs", "x")))
 
 
 CONDITION_DRAWERS = {
@@ -532,27 +563,31 @@ CONDITION_KINDS = ("profile", "consent", "orders", "events", "sequence", "campai
                    "rfm")
 
 
-def draw_condition(draw, store: Store, as_of: datetime, kinds=CONDITION_KINDS):
+KIND_WEIGHTS = {"profile": 3, "orders": 3, "events": 2, "sequence": 2}
+"""The kinds with the most operators and edges come up more often (the others: 1)."""
+
+
+def draw_condition(pick, store: Store, as_of: datetime, kinds=CONDITION_KINDS):
     """One condition of one of ``kinds`` whose values fit ``store``."""
-    kind = draw(st.sampled_from(kinds))
+    kind = pick.one(tuple(k for k in kinds for _ in range(KIND_WEIGHTS.get(k, 1))))
     return CONDITION_DRAWERS[kind](draw, store, as_of)
 
 
-def draw_tree(draw, store: Store, as_of: datetime, depth: int = 3, kinds=CONDITION_KINDS):
+def draw_tree(pick, store: Store, as_of: datetime, depth: int = 3, kinds=CONDITION_KINDS):
     """A condition, or all/any/not over subtrees, at most ``depth`` groups deep."""
-    if depth == 0 or draw(st.integers(0, 2)) == 0:
-        return draw_condition(draw, store, as_of, kinds)
-    op = draw(st.sampled_from(("all", "any", "not")))
+    if depth == 0 or pick.boolean():
+        return draw_condition(pick, store, as_of, kinds)
+    op = pick.one(("all", "any", "not"))
     if op == "not":
-        return Not(draw_tree(draw, store, as_of, depth - 1, kinds))
-    return Group(op, tuple(draw_tree(draw, store, as_of, depth - 1, kinds)
-                           for _ in range(draw(st.integers(1, 3)))))
+        return Not(draw_tree(pick, store, as_of, depth - 1, kinds))
+    return Group(op, tuple(draw_tree(pick, store, as_of, depth - 1, kinds)
+                           for _ in range(pick.integer(1, 3))))
 
 
 def trees(store: Store, as_of: datetime, depth: int = 3,
           kinds=CONDITION_KINDS) -> st.SearchStrategy:
     """Strategy for rules over ``store`` (every kind in ``kinds``)."""
-    return st.composite(lambda draw: draw_tree(draw, store, as_of, depth, kinds))()
+    return st.composite(lambda draw: draw_tree(pick, store, as_of, depth, kinds))()
 
 
 @st.composite
@@ -563,7 +598,7 @@ def scenarios(draw, depth: int = 3, kinds=CONDITION_KINDS, rules: int = 1) -> Sc
     rule drawn last; drawing several rules per store gets many more distinct rules
     checked for the price of one warehouse file.
     """
-    as_of = draw_as_of(draw)
-    store = draw_store(draw, as_of)
-    drawn = tuple(draw_tree(draw, store, as_of, depth, kinds) for _ in range(rules))
+    as_of = draw_as_of(pick)
+    store = draw_store(pick, as_of)
+    drawn = tuple(draw_tree(pick, store, as_of, depth, kinds) for _ in range(rules))
     return Scenario(store, as_of, drawn)

@@ -285,7 +285,7 @@ def test_as_of_defaults_to_the_latest_order_time():
 
 # ------------------------------------------------------------------ properties
 
-RULES_PER_STORE = 5
+RULES_PER_STORE = 8
 
 
 @needs_compiler
