@@ -50,8 +50,10 @@ class json_text(FunctionElement):  # noqa: N801 - reads like the SQL function it
 @compiles(json_text, "duckdb")
 def _json_text_duckdb(element, compiler, **kw):
     column, key = list(element.clauses)
-    return f"json_extract_string({compiler.process(column, **kw)}, " \
-           f"'$.' || {compiler.process(key, **kw)})"
+    rendered = compiler.process(column, **kw)
+    # a malformed JSON value is "no such key", not an error that fails the whole segment
+    return (f"(CASE WHEN json_valid({rendered}) THEN json_extract_string({rendered}, "
+            f"'$.' || {compiler.process(key, **kw)}) END)")
 
 
 @compiles(json_text, "postgresql")

@@ -158,10 +158,11 @@ def compare_text(text: str | None, op: str, value) -> bool:
 
 
 def json_object(text: str | None) -> dict:
-    """A JSON object column as a dict ({} for NULL or anything but an object)."""
-    if text is None or text == "":
+    """A JSON object column as a dict ({} for NULL, malformed JSON or not an object)."""
+    try:
+        parsed = json.loads(text or "null")
+    except json.JSONDecodeError:
         return {}
-    parsed = json.loads(text)
     return parsed if isinstance(parsed, dict) else {}
 
 
@@ -178,11 +179,19 @@ def json_text(value) -> str | None:
     return json.dumps(value, separators=(",", ":"))
 
 
-def json_number(value) -> float | None:
-    """The numeric value of a JSON value: JSON numbers only."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+def number_of(text: str | None) -> float | None:
+    """The numeric value of a text (a JSON number's or a string's), None if it is none.
+
+    docs/segments.md says a custom attribute takes "the number operators on its numeric
+    value"; our reading: the number its text spells, so the string "12" counts as 12
+    (attributes loaded from CSV are often strings).
+    """
+    if text is None:
         return None
-    return float(value)
+    try:
+        return float(text)
+    except ValueError:
+        return None
 
 
 # ------------------------------------------------------------------ profile
@@ -209,7 +218,7 @@ def profile_holds(customer: dict, condition: Profile, as_of: datetime) -> bool:
             return compare_text(text, op, value)
         numeric_value = isinstance(value, (int, float)) and not isinstance(value, bool)
         if op in ("gt", "gte", "lt", "lte", "between") or numeric_value:
-            return compare_number(json_number(raw) if text else None, op, value)
+            return compare_number(number_of(text), op, value)
         return compare_text(text, op, value)
     return compare_text(_profile_text(customer, name), op, value)
 

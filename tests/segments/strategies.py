@@ -1,4 +1,9 @@
-"""Hypothesis strategies: small random stores, an ``as_of`` inside them, and rule trees.
+"""Random small stores, an ``as_of`` inside them, and rule trees over them.
+
+Hypothesis strategies: ``as_ofs()``, ``moments(as_of)``, ``stores(as_of)``,
+``trees(store, as_of)`` and ``scenarios()`` (all three at once). ``random_scenario(seed)``
+makes the same kind of scenario from a seed (see ``Randomly`` for why), and
+``open_store`` writes a store into a fresh DuckDB file with the studio's schema.
 
 Everything is drawn relative to ``as_of`` so that timestamps land, often enough to
 matter, exactly on the edges the semantics care about: midnight, one microsecond before
@@ -15,6 +20,7 @@ from __future__ import annotations
 
 import atexit
 import json
+import random
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -61,7 +67,7 @@ ACQUISITION = ("organic", "paid_search", "Paid_Social", "email", "referral", "10
                "promo\\2025")
 PHONES = ("+447700900001", "+33612345678", "+1555")
 TIERS = ("gold", "Gold", "silver", "gold_plus", "", None, 7)
-LTVS = (10, 0, 12.5, 99, -3, 250.75, None, "n/a")
+LTVS = (10, 0, 12.5, 99, -3, 250.75, None, "n/a", "12")
 CATEGORIES = ("shoes", "bags", "Shoes", "hats", None)
 PRICES = (20, 12.5, 20.0, 7)
 SCORE_VALUES = (0.5, 0.1, 0.25, 0.75, 0.9, 1.0)
@@ -71,9 +77,6 @@ SCORES_DDL = """CREATE TABLE IF NOT EXISTS scores (
     customer_id VARCHAR, target VARCHAR, model_version VARCHAR, score DOUBLE,
     decile INTEGER, scored_at TIMESTAMP
 )"""
-SCORE_RUNS_COVER_EVERYONE = True
-"""Each scoring run scores every customer. docs/segments.md asks for each customer's latest
-score; the compiler reads the latest run's scores; the two agree only on such runs."""
 SCORES_COLUMNS = ("customer_id", "target", "model_version", "score", "decile", "scored_at")
 
 
@@ -86,11 +89,58 @@ class Scenario:
     rules: tuple
 
 
-# ------------------------------------------------------------------ time
+# ------------------------------------------------------------------ choices
 #
-# The store is drawn by plain functions that take ``draw`` and use only cached
-# primitive strategies (integers, sampled_from, booleans): building a new mapped or
-# one_of strategy for every timestamp made drawing a store ten times slower.
+# Every draw_* function makes its choices through a chooser: ``Draws`` asks Hypothesis
+# (so a failing case shrinks), ``Randomly`` asks a seeded ``random.Random``. Hypothesis
+# spends most of its examples on small mutations of earlier ones (copying one drawn value
+# over another), which keeps the rules drawn last: on these long choice sequences only about
+# one example in six is new. The seeded chooser makes every example new, for breadth.
+# Only cached primitive strategies are drawn (building a mapped or one_of strategy for
+# every timestamp made drawing a store ten times slower).
+
+
+class Draws:
+    """Choices drawn from Hypothesis."""
+
+    def __init__(self, draw):
+        self.draw = draw
+
+    def integer(self, low: int, high: int) -> int:
+        return self.draw(st.integers(low, high))
+
+    def one(self, options):
+        return self.draw(st.sampled_from(options))
+
+    def boolean(self) -> bool:
+        return self.draw(st.booleans())
+
+    def some(self, options, low: int, high: int) -> list:
+        return self.draw(st.lists(st.sampled_from(options), min_size=low, max_size=high,
+                                  unique=True))
+
+
+class Randomly:
+    """The same choices made by a seeded ``random.Random``."""
+
+    def __init__(self, rng: random.Random):
+        self.rng = rng
+
+    def integer(self, low: int, high: int) -> int:
+        return self.rng.randint(low, high)
+
+    def one(self, options):
+        return self.rng.choice(list(options))
+
+    def boolean(self) -> bool:
+        return self.rng.random() < 0.5
+
+    def some(self, options, low: int, high: int) -> list:
+        options = list(dict.fromkeys(options))
+        return self.rng.sample(options, self.rng.randint(low, min(high, len(options))))
+
+
+# ------------------------------------------------------------------ time
 
 MINUTE = timedelta(minutes=1)
 
@@ -120,12 +170,12 @@ def draw_moment(pick, as_of: datetime) -> datetime:
 
 def as_ofs() -> st.SearchStrategy[datetime]:
     """Strategy for ``as_of``."""
-    return st.composite(lambda draw: draw_as_of(pick))()
+    return st.composite(lambda draw: draw_as_of(Draws(draw)))()
 
 
 def moments(as_of: datetime) -> st.SearchStrategy[datetime]:
     """Strategy for timestamps around ``as_of``."""
-    return st.composite(lambda draw: draw_moment(pick, as_of))()
+    return st.composite(lambda draw: draw_moment(Draws(draw), as_of))()
 
 
 def draw_date_value(pick, pool: list[datetime], as_of: datetime) -> datetime:
@@ -266,15 +316,17 @@ def draw_sends(pick, ids: list[str], campaign_ids: list[str], as_of: datetime) -
 
 
 def draw_scores(pick, ids: list[str], as_of: datetime) -> list[dict]:
-    """Scoring runs: each scores every customer (or some, see SCORE_RUNS_COVER_EVERYONE)."""
+    """Scoring runs: each scores every customer or some of them (the latest score of a
+    customer is not always from the latest run)."""
     rows, runs = [], set()
     for _ in range(pick.integer(0, 3)):
         run = (pick.one(SCORE_TARGETS), draw_moment(pick, as_of))
         if run in runs:
             continue
         runs.add(run)
+        everyone = pick.boolean()
         for customer in ids:
-            if SCORE_RUNS_COVER_EVERYONE or pick.boolean():
+            if everyone or pick.integer(0, 3):
                 rows.append({"customer_id": customer, "target": run[0], "model_version": "v1",
                              "score": pick.one(SCORE_VALUES), "decile": None,
                              "scored_at": run[1]})
@@ -305,7 +357,7 @@ def draw_store(pick, as_of: datetime) -> Store:
 
 def stores(as_of: datetime) -> st.SearchStrategy[Store]:
     """Strategy for a small random store looked at from ``as_of``."""
-    return st.composite(lambda draw: draw_store(pick, as_of))()
+    return st.composite(lambda draw: draw_store(Draws(draw), as_of))()
 
 
 _TEMPLATE: list[Path] = []
@@ -390,7 +442,8 @@ def draw_text(pick, existing: list[str], op: str = "equals") -> str:
         end = len(value) if op == "ends_with" else pick.integer(start + 1, len(value))
         value = value[start:end]
     if branch >= 1:
-        value = pick.one((value, value.upper(), value.lower(), value.swapcase()))
+        same = (value,) if op not in CASELESS else ()
+        value = pick.one(same + (value.upper(), value.lower(), value.swapcase()))
     return value
 
 
@@ -427,15 +480,17 @@ def draw_date_operand(pick, op: str, pool: list[datetime], as_of: datetime):
     return draw_date_value(pick, pool, as_of)
 
 
-PROFILE_NAMES = tuple(catalog.PROFILE_FIELDS) + (
-    "attributes.tier", "attributes.ltv", "attributes.nope", "attributes.tier", "attributes.ltv",
-    "signed_up_at", "signed_up_at", "signed_up_at")
+PROFILE_WEIGHTS = {"customer_id": 1, "email": 1, "email_domain": 2, "phone": 1, "country": 2,
+                   "acquisition_channel": 2, "signed_up_at": 4, "attributes.tier": 2,
+                   "attributes.ltv": 3, "attributes.nope": 1}
+PROFILE_NAMES = tuple(name for name, weight in PROFILE_WEIGHTS.items() for _ in range(weight))
+CASELESS = ("contains", "starts_with", "ends_with")
 
 
 def draw_profile(pick, store: Store, as_of: datetime) -> Profile:
     name = pick.one(PROFILE_NAMES)
     spec = catalog.profile_field(name)
-    op = pick.one(spec.operators)
+    op = pick.one(spec.operators + tuple(op for op in CASELESS if op in spec.operators))
     if spec.type == "date":
         signups = [c["signed_up_at"] for c in store.customers if c["signed_up_at"]]
         return Profile(name, op, draw_date_operand(pick, op, signups, as_of))
@@ -445,7 +500,7 @@ def draw_profile(pick, store: Store, as_of: datetime) -> Profile:
     if op in ("gt", "gte", "lt", "lte", "between") or (
             op in ("equals", "not_equals") and name.startswith("attributes.")
             and pick.boolean()):
-        numbers = [float(v) for v in LTVS if isinstance(v, (int, float))]
+        numbers = [float(v) for v in LTVS if isinstance(v, (int, float))] + [12.0]
         return Profile(name, op, draw_number(pick, numbers, op))
     if op in ("in", "not_in"):
         return Profile(name, op, tuple(draw_text(pick, texts)
@@ -570,7 +625,7 @@ KIND_WEIGHTS = {"profile": 3, "orders": 3, "events": 2, "sequence": 2}
 def draw_condition(pick, store: Store, as_of: datetime, kinds=CONDITION_KINDS):
     """One condition of one of ``kinds`` whose values fit ``store``."""
     kind = pick.one(tuple(k for k in kinds for _ in range(KIND_WEIGHTS.get(k, 1))))
-    return CONDITION_DRAWERS[kind](draw, store, as_of)
+    return CONDITION_DRAWERS[kind](pick, store, as_of)
 
 
 def draw_tree(pick, store: Store, as_of: datetime, depth: int = 3, kinds=CONDITION_KINDS):
@@ -587,18 +642,23 @@ def draw_tree(pick, store: Store, as_of: datetime, depth: int = 3, kinds=CONDITI
 def trees(store: Store, as_of: datetime, depth: int = 3,
           kinds=CONDITION_KINDS) -> st.SearchStrategy:
     """Strategy for rules over ``store`` (every kind in ``kinds``)."""
-    return st.composite(lambda draw: draw_tree(pick, store, as_of, depth, kinds))()
+    return st.composite(lambda draw: draw_tree(Draws(draw), store, as_of, depth, kinds))()
 
 
-@st.composite
-def scenarios(draw, depth: int = 3, kinds=CONDITION_KINDS, rules: int = 1) -> Scenario:
-    """A store, an ``as_of`` inside its data, and ``rules`` rules over it.
-
-    Hypothesis spends most examples on small mutations of earlier ones, which keep the
-    rule drawn last; drawing several rules per store gets many more distinct rules
-    checked for the price of one warehouse file.
-    """
+def draw_scenario(pick, depth: int = 3, kinds=CONDITION_KINDS, rules: int = 1) -> Scenario:
+    """A store, an ``as_of`` inside its data, and ``rules`` rules over it."""
     as_of = draw_as_of(pick)
     store = draw_store(pick, as_of)
     drawn = tuple(draw_tree(pick, store, as_of, depth, kinds) for _ in range(rules))
     return Scenario(store, as_of, drawn)
+
+
+def scenarios(depth: int = 3, kinds=CONDITION_KINDS, rules: int = 1) -> st.SearchStrategy:
+    """Strategy for a scenario, drawn choice by choice (Hypothesis shrinks it)."""
+    return st.composite(lambda draw: draw_scenario(Draws(draw), depth, kinds, rules))()
+
+
+def random_scenario(seed: int, depth: int = 3, kinds=CONDITION_KINDS,
+                    rules: int = 1) -> Scenario:
+    """The scenario of ``seed``: the same choices made by a seeded ``random.Random``."""
+    return draw_scenario(Randomly(random.Random(seed)), depth, kinds, rules)
