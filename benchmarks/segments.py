@@ -51,11 +51,11 @@ import pandas as pd  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 
 from studio.config import Settings  # noqa: E402
+from studio.rollups import rollup_coverage  # noqa: E402
 from studio.segments import operations  # noqa: E402
 from studio.segments.compiler import Compiler  # noqa: E402
 from studio.segments.presets import presets  # noqa: E402
 from studio.sql import customers, to_sql  # noqa: E402
-from studio.subscriptions import sendable  # noqa: E402
 from studio.warehouse import connect_reader  # noqa: E402
 
 Figures = tuple[int, int, int]  # matched, e-mail sendable, SMS sendable
@@ -109,7 +109,8 @@ def studio_count(con, definition, as_of: datetime) -> Figures:
 
 def studio_matched(con, definition, as_of: datetime) -> int:
     """The compiled rule alone, counted: what ``operations.members`` runs, minus the ids."""
-    compiler = Compiler(as_of, has_scores=operations.has_table(con, "scores"))
+    compiler = Compiler(as_of, has_scores=operations.has_table(con, "scores"),
+                        rollups=rollup_coverage(con))
     sql, params = to_sql(sa.select(sa.func.count()).select_from(customers)
                          .where(compiler.node(definition.rule)))
     return con.execute(sql, params).fetchall()[0][0]
@@ -117,11 +118,9 @@ def studio_matched(con, definition, as_of: datetime) -> int:
 
 def studio_count_sql(con, definition, as_of: datetime) -> tuple[str, list]:
     """The statement ``operations.count`` runs, rebuilt here for EXPLAIN ANALYZE."""
-    compiler = Compiler(as_of, has_scores=operations.has_table(con, "scores"))
-    query = sa.select(sa.func.count(), sa.func.count().filter(sendable(compiler, "email")),
-                      sa.func.count().filter(sendable(compiler, "sms"))
-                      ).select_from(customers).where(compiler.node(definition.rule))
-    return to_sql(query)
+    compiler = Compiler(as_of, has_scores=operations.has_table(con, "scores"),
+                        rollups=rollup_coverage(con))
+    return to_sql(operations.count_query(compiler, definition.rule))
 
 
 # ---------------------------------------------------------------- (b) hand-written SQL
@@ -132,19 +131,23 @@ def studio_count_sql(con, definition, as_of: datetime) -> tuple[str, list]:
 VALID = ("kind = 'sale' AND status = 'completed' AND is_guest IS NOT TRUE "
          "AND customer_id IS NOT NULL AND ordered_at <= {as_of}")
 
-SUBSCRIBED = """
-email_on AS (
+def _subscribed_cte(name: str, channel: str, among: str | None = None) -> str:
+    """A CTE of the customers whose latest ``channel`` consent is "subscribed".
+
+    With ``among`` (a CTE's name), only the consent of its customers is ranked.
+    """
+    limit = f"\n      AND customer_id IN (SELECT customer_id FROM {among})" if among else ""
+    return f"""
+{name} AS (
     SELECT customer_id FROM consent_events
-    WHERE channel = 'email' AND occurred_at <= {as_of}
-    QUALIFY row_number() OVER (PARTITION BY customer_id
-                               ORDER BY occurred_at DESC, consent_event_id DESC) = 1
-        AND status = 'subscribed'),
-sms_on AS (
-    SELECT customer_id FROM consent_events
-    WHERE channel = 'sms' AND occurred_at <= {as_of}
+    WHERE channel = '{channel}' AND occurred_at <= {{as_of}}{limit}
     QUALIFY row_number() OVER (PARTITION BY customer_id
                                ORDER BY occurred_at DESC, consent_event_id DESC) = 1
         AND status = 'subscribed')"""
+
+
+SUBSCRIBED = _subscribed_cte("email_on", "email")
+"""Everyone subscribed by e-mail: the presets whose rule asks for it use it."""
 
 
 def _sql_not_followed(first: str, then: str, days: int, hours: int) -> str:
@@ -166,7 +169,7 @@ abandoned AS (
 
 
 HAND_SQL: dict[str, tuple[str, bool]] = {
-    # slug: (CTEs ending in ``matched``, whether they use the SUBSCRIBED CTEs)
+    # slug: (CTEs ending in ``matched``, whether they use the ``email_on`` CTE)
     "abandoned-cart": (_sql_not_followed("add_to_cart", "order", 7, 24) + """,
 matched AS (SELECT customer_id FROM abandoned)""", False),
     "browse-abandonment": (_sql_not_followed("product_view", "add_to_cart", 3, 24) + f""",
@@ -217,17 +220,25 @@ matched AS (SELECT customer_id FROM repeat_buyers SEMI JOIN email_on USING (cust
 
 
 def hand_sql(slug: str, as_of: datetime, with_sendable: bool) -> str:
-    """The hand-written query for a preset: three figures, or the matched count alone."""
+    """The hand-written query for a preset: three figures, or the matched count alone.
+
+    The sendable figures rank the consent of the matched customers only, as an analyst
+    who counts a small audience would; a rule that needs everyone's e-mail consent
+    reuses it for the e-mail figure.
+    """
     ctes, uses_consent = HAND_SQL[slug]
-    if with_sendable or uses_consent:
+    if uses_consent:
         ctes = SUBSCRIBED + "," + ctes
     if with_sendable:
-        final = """
+        email = "email_on" if uses_consent else "email_reach"
+        reach = [] if uses_consent else [_subscribed_cte("email_reach", "email", "matched")]
+        ctes += "," + ",".join([*reach, _subscribed_cte("sms_reach", "sms", "matched")])
+        final = f"""
 SELECT count(*),
        count(*) FILTER (WHERE e.customer_id IS NOT NULL AND nullif(c.email, '') IS NOT NULL),
        count(*) FILTER (WHERE s.customer_id IS NOT NULL AND nullif(c.phone, '') IS NOT NULL)
 FROM matched m JOIN customers c USING (customer_id)
-LEFT JOIN email_on e USING (customer_id) LEFT JOIN sms_on s USING (customer_id)"""
+LEFT JOIN {email} e USING (customer_id) LEFT JOIN sms_reach s USING (customer_id)"""
     else:
         final = "\nSELECT count(*) FROM matched m JOIN customers c USING (customer_id)"
     literal = f"TIMESTAMP '{as_of:%Y-%m-%d %H:%M:%S}'"

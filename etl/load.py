@@ -25,6 +25,7 @@ from etl.staging import StagedEntity
 from studio import warehouse
 from studio.config import Settings
 from studio.errors import UserError
+from studio.rollups import build_rollups, has_rollups
 
 Progress = Callable[[str, float], None]
 
@@ -135,7 +136,8 @@ def load_files(settings: Settings, paths: Sequence[Path | str], mapping: str = "
     if settings.warehouse_path.exists():  # nothing new: no copy, no publication
         with warehouse.connect_reader(settings) as reader:
             loaded = _already_loaded(reader, sources)
-        if len(loaded) == len({s.content_hash for s in sources}):
+            current = has_rollups(reader)
+        if current and len(loaded) == len({s.content_hash for s in sources}):
             result.files = [{"path": str(s.path), "status": "skipped: already loaded by run "
                              f"{loaded[s.content_hash]}"} for s in sources]
             result.seconds = _since(started)
@@ -175,6 +177,11 @@ def load_files(settings: Settings, paths: Sequence[Path | str], mapping: str = "
                 con.executemany(
                     "INSERT INTO etl_files VALUES (?, ?, ?, ?, now())",
                     [[s.content_hash, str(s.path), chosen.name, run_id] for s in fresh])
+            if fresh or not has_rollups(con):
+                report("building rollups", 0.9)
+                step = time.perf_counter()
+                build_rollups(con)
+                result.step_seconds["rollups"] = _since(step)
             report("publishing", 0.95)
             step = time.perf_counter()
         result.step_seconds["publish"] = _since(step)

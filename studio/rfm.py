@@ -12,7 +12,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from studio.sql import orders
+from studio.sql import customer_order_summary, orders
 
 GROUP_GRID: dict[int, tuple[str, str, str, str, str]] = {
     5: ("New", "Potential loyalist", "Potential loyalist", "Champions", "Champions"),
@@ -35,15 +35,26 @@ def valid_purchase(table: sa.Table | sa.sql.Alias) -> sa.ColumnElement[bool]:
                    sa.not_(sa.func.coalesce(table.c.is_guest, False)))
 
 
-def rfm_scores(as_of: datetime) -> sa.Subquery:
-    """``customer_id, last_purchase_at, purchases, revenue, r, f, rfm_group`` as of a time."""
-    o = orders.alias("rfm_orders")
-    buyers = (sa.select(o.c.customer_id,
-                        sa.func.max(o.c.ordered_at).label("last_purchase_at"),
-                        sa.func.count().label("purchases"),
-                        sa.func.round(sa.func.sum(o.c.total), 2).label("revenue"))
-              .where(valid_purchase(o), o.c.ordered_at <= as_of, o.c.customer_id.is_not(None))
-              .group_by(o.c.customer_id).subquery("rfm_buyers"))
+def rfm_scores(as_of: datetime, from_summary: bool = False) -> sa.Subquery:
+    """``customer_id, last_purchase_at, purchases, revenue, r, f, rfm_group`` as of a time.
+
+    ``from_summary`` reads the buyers from the ETL's order summary (:mod:`studio.rollups`);
+    only right when it covers every order up to ``as_of`` and none after.
+    """
+    if from_summary:
+        s = customer_order_summary.alias("rfm_summary")
+        buyers = sa.select(s.c.customer_id, s.c.last_order_at.label("last_purchase_at"),
+                           s.c.purchases.label("purchases"),
+                           sa.func.round(s.c.revenue, 2).label("revenue")).subquery("rfm_buyers")
+    else:
+        o = orders.alias("rfm_orders")
+        buyers = (sa.select(o.c.customer_id,
+                            sa.func.max(o.c.ordered_at).label("last_purchase_at"),
+                            sa.func.count().label("purchases"),
+                            sa.func.round(sa.func.sum(o.c.total), 2).label("revenue"))
+                  .where(valid_purchase(o), o.c.ordered_at <= as_of,
+                         o.c.customer_id.is_not(None))
+                  .group_by(o.c.customer_id).subquery("rfm_buyers"))
     scored = sa.select(
         buyers,
         sa.func.ceil(5 * sa.func.cume_dist().over(order_by=buyers.c.last_purchase_at))

@@ -37,6 +37,15 @@ scores = sa.Table("scores", metadata, sa.Column("customer_id", sa.String),
                   sa.Column("target", sa.String), sa.Column("model_version", sa.String),
                   sa.Column("score", sa.Float), sa.Column("decile", sa.Integer),
                   sa.Column("scored_at", sa.DateTime))
+customer_order_summary = sa.Table(
+    "customer_order_summary", metadata, sa.Column("customer_id", sa.String),
+    sa.Column("purchases", sa.BigInteger), sa.Column("revenue", sa.Float),
+    sa.Column("first_order_at", sa.DateTime), sa.Column("last_order_at", sa.DateTime))
+consent_current = sa.Table(
+    "consent_current", metadata, sa.Column("customer_id", sa.String),
+    sa.Column("channel", sa.String), sa.Column("status", sa.String),
+    sa.Column("ever_subscribed", sa.Boolean))
+"""The rollups of :mod:`studio.rollups`."""
 
 
 class json_text(FunctionElement):  # noqa: N801 - reads like the SQL function it renders

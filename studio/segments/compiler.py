@@ -9,6 +9,13 @@ false; groups combine them with AND, OR and NOT. Names come only from the catalo
 A measure that a customer without any matching rows has as zero (order count, revenue,
 event count) is compared in Python for that zero first: when zero passes, the condition
 is "not among those whose measure fails", so those customers are kept.
+
+Sibling conditions of one group that read the same rows share one scan: orders conditions
+over the same window and products, and events conditions over the same window, become a
+single ``GROUP BY customer_id HAVING`` whose tests are combined as the group combines
+them (events of several kinds are counted apart with ``FILTER``). That is how an analyst
+writes "one order, 30 to 90 days ago" by hand, and it reads the orders once instead of
+three times.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 
 from studio.rfm import rfm_scores, valid_purchase
+from studio.rollups import RollupCoverage
 from studio.segments.catalog import ATTRIBUTE_PREFIX
 from studio.segments.definition import (
     Campaign,
@@ -40,7 +48,9 @@ from studio.segments.definition import (
 )
 from studio.sql import (
     campaign_sends,
+    consent_current,
     consent_events,
+    customer_order_summary,
     customers,
     events,
     json_text,
@@ -81,11 +91,13 @@ class Compiler:
     """Turns rule trees into SQL expressions for one ``as_of``."""
 
     def __init__(self, as_of: datetime, resolve_segment: SegmentResolver | None = None,
-                 has_scores: bool = True):
+                 has_scores: bool = True, rollups: RollupCoverage | None = None):
         self.as_of = as_of
         self.resolve_segment = resolve_segment
         self.has_scores = has_scores
         self._resolving: list[str] = []
+        self.order_summary_complete = rollups is not None and rollups.orders_complete_at(as_of)
+        self._current_consent = rollups is not None and rollups.consent_complete_at(as_of)
 
     # ------------------------------------------------------------ entry points
 
@@ -96,7 +108,7 @@ class Compiler:
     def node(self, node: Node) -> sa.ColumnElement[bool]:
         """The boolean expression of any node, never NULL."""
         if isinstance(node, Group):
-            parts = [self.node(child) for child in node.children]
+            parts = self._group_parts(node)
             return sa.and_(*parts) if node.op == "all" else sa.or_(*parts)
         if isinstance(node, Not):
             return sa.not_(self.node(node.child))
@@ -140,12 +152,41 @@ class Compiler:
     def _not_member_of(query: sa.Select) -> sa.ColumnElement[bool]:
         return customers.c.customer_id.not_in(query)
 
-    def _by_measure(self, grouped: sa.Select, measure, op: str, value,
-                    zero_default: bool) -> sa.ColumnElement[bool]:
-        """Customers whose ``measure`` (over ``grouped``) passes; zero for the absent."""
-        if zero_default and _compare_python(0, op, value):
-            return self._not_member_of(grouped.having(sa.not_(_compare(measure, op, value))))
-        return self._member_of(grouped.having(_compare(measure, op, value)))
+    def _by_tests(self, rows: sa.Select, tests: list, absent_pass: list[bool],
+                  combine: str = "all", grouped: bool = True) -> sa.ColumnElement[bool]:
+        """Customers whose aggregates over ``rows`` pass the tests, combined by ``combine``.
+
+        ``absent_pass[i]`` says whether a customer without any of the rows passes test
+        ``i`` (a count of zero may pass "at most 2"). Such customers are in the result
+        when the combination of those flags holds; then the query names who fails instead.
+        ``grouped`` is false when ``rows`` is already one row per customer (a rollup).
+        """
+        joined = sa.and_(*tests) if combine == "all" else sa.or_(*tests)
+        keep = rows.having if grouped else rows.where
+        if (all if combine == "all" else any)(absent_pass):
+            return self._not_member_of(keep(sa.not_(sa.func.coalesce(joined, False))))
+        return self._member_of(keep(joined))
+
+    def _group_parts(self, group: Group) -> list[sa.ColumnElement[bool]]:
+        """The group's children compiled, siblings that read the same rows merged."""
+        batches: dict[tuple, list] = {}
+        for child in group.children:
+            if isinstance(child, Orders):
+                key = ("orders", child.window, child.products, child.categories)
+            elif isinstance(child, Events):
+                key = ("events", child.window)
+            else:
+                key = ("single", id(child))
+            batches.setdefault(key, []).append(child)
+        parts = []
+        for key, children in batches.items():
+            if key[0] == "orders":
+                parts.append(self._orders_batch(children, group.op))
+            elif key[0] == "events":
+                parts.append(self._events_batch(children, group.op))
+            else:
+                parts.append(self.node(children[0]))
+        return parts
 
     # ------------------------------------------------------------ conditions
 
@@ -192,19 +233,40 @@ class Compiler:
             raise AssertionError(op)
         return sa.func.coalesce(test, False)
 
-    def _consent(self, condition: Consent) -> sa.ColumnElement[bool]:
+    def subscribed_now(self, channel: str, among: sa.Select | None = None) -> sa.Select:
+        """Ids of those whose latest consent on ``channel`` (by ``as_of``) is "subscribed".
+
+        ``among`` (a query of ids) limits the history read to those customers, which makes
+        "sendable among a small segment" cheap.
+        """
+        if self._current_consent:
+            current = consent_current.alias("current_consent")
+            return sa.select(current.c.customer_id).where(current.c.channel == channel,
+                                                          current.c.status == "subscribed")
         c = consent_events.alias("consent")
-        in_time = sa.and_(c.c.channel == condition.channel, c.c.occurred_at <= self.as_of,
-                          c.c.customer_id.is_not(None))
-        ever_subscribed = sa.select(c.c.customer_id).where(in_time, c.c.status == "subscribed")
+        in_time = [c.c.channel == channel, c.c.occurred_at <= self.as_of,
+                   c.c.customer_id.is_not(None)]
+        if among is not None:
+            in_time.append(c.c.customer_id.in_(among))
         ranked = sa.select(
             c.c.customer_id, c.c.status,
             sa.func.row_number().over(partition_by=c.c.customer_id,
                                       order_by=(c.c.occurred_at.desc(),
                                                 c.c.consent_event_id.desc())).label("rank"),
-        ).where(in_time).subquery("latest_consent")
-        subscribed_now = sa.select(ranked.c.customer_id).where(
-            ranked.c.rank == 1, ranked.c.status == "subscribed")
+        ).where(*in_time).subquery("latest_consent")
+        return sa.select(ranked.c.customer_id).where(ranked.c.rank == 1,
+                                                     ranked.c.status == "subscribed")
+
+    def _consent(self, condition: Consent) -> sa.ColumnElement[bool]:
+        c = consent_events.alias("consent")
+        in_time = sa.and_(c.c.channel == condition.channel, c.c.occurred_at <= self.as_of,
+                          c.c.customer_id.is_not(None))
+        ever_subscribed = sa.select(c.c.customer_id).where(in_time, c.c.status == "subscribed")
+        if self._current_consent:
+            current = consent_current.alias("current_consent")
+            ever_subscribed = sa.select(current.c.customer_id).where(
+                current.c.channel == condition.channel, current.c.ever_subscribed)
+        subscribed_now = self.subscribed_now(condition.channel)
         if condition.status == "subscribed":
             return self._member_of(subscribed_now)
         if condition.status == "never_subscribed":
@@ -212,23 +274,19 @@ class Compiler:
         return sa.and_(self._member_of(ever_subscribed), self._not_member_of(subscribed_now))
 
     def _orders(self, condition: Orders) -> sa.ColumnElement[bool]:
+        return self._orders_batch([condition], "all")
+
+    def _orders_batch(self, conditions: list[Orders], combine: str) -> sa.ColumnElement[bool]:
+        """Orders conditions over one window and product set, from one grouped scan."""
+        first = conditions[0]
+        if (self.order_summary_complete and first.window.kind == "all_time"
+                and not (first.products or first.categories)):
+            return self._orders_from_summary(conditions, combine)
         o = orders.alias("o")
         where = [valid_purchase(o), o.c.customer_id.is_not(None),
-                 self._in_time(o.c.ordered_at, condition.window)]
-        restricted = bool(condition.products or condition.categories)
-        if restricted:
-            i = order_items.alias("i")
-            p = products.alias("p")
-            line_filter = []
-            if condition.products:
-                line_filter.append(i.c.product_id.in_(list(condition.products)))
-            if condition.categories:
-                line_filter.append(i.c.product_id.in_(
-                    sa.select(p.c.product_id).where(p.c.category.in_(list(condition.categories)))))
-            lines = (sa.select(i.c.order_id,
-                               sa.func.sum(i.c.quantity * i.c.unit_price
-                                           - sa.func.coalesce(i.c.discount, 0)).label("amount"))
-                     .where(sa.or_(*line_filter)).group_by(i.c.order_id).subquery("lines"))
+                 self._in_time(o.c.ordered_at, first.window)]
+        if first.products or first.categories:
+            lines = self._matching_lines(first.products, first.categories)
             source = o.join(lines, lines.c.order_id == o.c.order_id)
             amount = lines.c.amount
         else:
@@ -236,21 +294,58 @@ class Compiler:
             amount = o.c.total
         grouped = sa.select(o.c.customer_id).select_from(source).where(*where).group_by(
             o.c.customer_id)
+        measures = {"count": sa.func.count(), "revenue": sa.func.sum(amount),
+                    "first_order_date": sa.func.min(o.c.ordered_at),
+                    "last_order_date": sa.func.max(o.c.ordered_at)}
+        compiled = [self._orders_test(c, measures) for c in conditions]
+        return self._by_tests(grouped, [test for test, _ in compiled],
+                              [passes for _, passes in compiled], combine)
+
+    def _orders_from_summary(self, conditions: list[Orders],
+                             combine: str) -> sa.ColumnElement[bool]:
+        """All-time orders conditions read from the per-buyer rollup (no grouping)."""
+        s = customer_order_summary.alias("order_summary")
+        measures = {"count": s.c.purchases, "revenue": s.c.revenue,
+                    "first_order_date": s.c.first_order_at,
+                    "last_order_date": s.c.last_order_at}
+        compiled = [self._orders_test(c, measures) for c in conditions]
+        return self._by_tests(sa.select(s.c.customer_id), [test for test, _ in compiled],
+                              [passes for _, passes in compiled], combine, grouped=False)
+
+    @staticmethod
+    def _matching_lines(products_wanted, categories_wanted) -> sa.Subquery:
+        """Per order, the amount spent on the wanted products or categories."""
+        i = order_items.alias("i")
+        p = products.alias("p")
+        line_filter = []
+        if products_wanted:
+            line_filter.append(i.c.product_id.in_(list(products_wanted)))
+        if categories_wanted:
+            line_filter.append(i.c.product_id.in_(
+                sa.select(p.c.product_id).where(p.c.category.in_(list(categories_wanted)))))
+        return (sa.select(i.c.order_id,
+                          sa.func.sum(i.c.quantity * i.c.unit_price
+                                      - sa.func.coalesce(i.c.discount, 0)).label("amount"))
+                .where(sa.or_(*line_filter)).group_by(i.c.order_id).subquery("lines"))
+
+    def _orders_test(self, condition: Orders, measures: dict) -> tuple:
+        """The test on one buyer's orders, and whether a non-buyer passes it.
+
+        ``measures`` maps count, revenue, first_order_date and last_order_date to the
+        expressions that hold them (aggregates over orders, or rollup columns).
+        """
         metric, op, value = condition.metric, condition.op, condition.value
         if metric in ("first_order_date", "last_order_date"):
-            moment = (sa.func.min if metric == "first_order_date" else sa.func.max)(
-                o.c.ordered_at)
+            moment = measures[metric]
             if op == "is_set":
-                return self._member_of(grouped)
+                return sa.true(), False
             if op == "not_set":
-                return self._not_member_of(grouped)
-            return self._member_of(grouped.having(self._date_test(moment, op, value)))
-        if metric == "count":
-            return self._by_measure(grouped, sa.func.count(), op, value, zero_default=True)
-        if metric == "revenue":
-            return self._by_measure(grouped, sa.func.sum(amount), op, value, zero_default=True)
-        average = sa.func.sum(amount) / sa.func.count()
-        return self._member_of(grouped.having(_compare(average, op, value)))
+                return sa.false(), True
+            return self._date_test(moment, op, value), False
+        if metric in ("count", "revenue"):
+            return _compare(measures[metric], op, value), _compare_python(0, op, value)
+        average = measures["revenue"] / measures["count"]
+        return _compare(average, op, value), False
 
     def _event_filter(self, table, event_type: str, properties) -> list:
         where = [table.c.event_type == event_type, table.c.customer_id.is_not(None)]
@@ -259,13 +354,23 @@ class Compiler:
         return where
 
     def _events(self, condition: Events) -> sa.ColumnElement[bool]:
+        return self._events_batch([condition], "all")
+
+    def _events_batch(self, conditions: list[Events], combine: str) -> sa.ColumnElement[bool]:
+        """Events conditions over one window, counted apart (``FILTER``) in one scan."""
         e = events.alias("e")
+        filters = [sa.and_(*self._event_filter(e, c.event, c.properties)) for c in conditions]
         grouped = (sa.select(e.c.customer_id)
-                   .where(*self._event_filter(e, condition.event, condition.properties),
-                          self._in_time(e.c.occurred_at, condition.window))
+                   .where(sa.or_(*filters) if len(filters) > 1 else filters[0],
+                          self._in_time(e.c.occurred_at, conditions[0].window))
                    .group_by(e.c.customer_id))
-        return self._by_measure(grouped, sa.func.count(), condition.op, condition.count,
-                                zero_default=True)
+        if len(conditions) == 1:
+            counts = [sa.func.count()]
+        else:
+            counts = [sa.func.count().filter(condition) for condition in filters]
+        tests = [_compare(n, c.op, c.count) for n, c in zip(counts, conditions, strict=True)]
+        absent_pass = [_compare_python(0, c.op, c.count) for c in conditions]
+        return self._by_tests(grouped, tests, absent_pass, combine)
 
     def _sequence(self, condition: Sequence) -> sa.ColumnElement[bool]:
         a = events.alias("a")
@@ -315,7 +420,7 @@ class Compiler:
                                .where(ranked.c.share <= condition.value / 100))
 
     def _rfm(self, condition: Rfm) -> sa.ColumnElement[bool]:
-        rfm = rfm_scores(self.as_of)
+        rfm = rfm_scores(self.as_of, from_summary=self.order_summary_complete)
         return self._member_of(sa.select(rfm.c.customer_id)
                                .where(rfm.c.rfm_group.in_(list(condition.groups))))
 

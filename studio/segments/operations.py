@@ -14,10 +14,13 @@ import duckdb
 import polars as pl
 import sqlalchemy as sa
 
+from studio.rollups import rollup_coverage
 from studio.segments.compiler import Compiler, SegmentResolver
 from studio.segments.definition import Group, Node, Not, SegmentDefinition, node_to_document
 from studio.sql import customers, to_readable_sql, to_sql
-from studio.subscriptions import sendable
+
+CONTACT_COLUMN = {"email": "email", "sms": "phone"}
+"""The customer column that holds the address for each channel."""
 
 PREVIEW_COLUMNS = ("customer_id", "email", "country", "acquisition_channel", "signed_up_at",
                    "purchases", "revenue", "last_purchase_at", "rfm_group")
@@ -38,7 +41,8 @@ def default_as_of(con: duckdb.DuckDBPyConnection) -> datetime:
 def _compiler(con, definition: SegmentDefinition, as_of: datetime | None,
               resolve_segment: SegmentResolver | None) -> Compiler:
     moment = as_of or definition.as_of or default_as_of(con)
-    return Compiler(moment, resolve_segment, has_scores=has_table(con, "scores"))
+    return Compiler(moment, resolve_segment, has_scores=has_table(con, "scores"),
+                    rollups=rollup_coverage(con))
 
 
 def _run(con, statement) -> list[tuple]:
@@ -70,19 +74,31 @@ class SegmentCount:
                 "sms_sendable": self.sms_sendable, "as_of": self.as_of.isoformat()}
 
 
+def count_query(compiler: Compiler, rule: Node) -> sa.Select:
+    """``matched, email_sendable, sms_sendable`` in one statement.
+
+    The members are found once (a CTE); only their consent history is then ranked, so a
+    small segment does not pay for ranking every customer's consent.
+    """
+    matched = (sa.select(customers.c.customer_id, customers.c.email, customers.c.phone)
+               .where(compiler.node(rule)).cte("matched"))
+    member_ids = sa.select(matched.c.customer_id)
+
+    def reachable(channel: str) -> sa.ColumnElement[bool]:
+        address = sa.func.nullif(matched.c[CONTACT_COLUMN[channel]], "")
+        subscribed = compiler.subscribed_now(channel, among=member_ids)
+        return sa.and_(matched.c.customer_id.in_(subscribed), address.is_not(None))
+
+    return sa.select(sa.func.count(), sa.func.count().filter(reachable("email")),
+                     sa.func.count().filter(reachable("sms"))).select_from(matched)
+
+
 def count(con: duckdb.DuckDBPyConnection, definition: SegmentDefinition,
           as_of: datetime | None = None,
           resolve_segment: SegmentResolver | None = None) -> SegmentCount:
     """Matched customers, and those among them who can be e-mailed or texted now."""
     compiler = _compiler(con, definition, as_of, resolve_segment)
-    rule = compiler.node(definition.rule)
-    email_ok = sendable(compiler, "email")
-    sms_ok = sendable(compiler, "sms")
-    query = sa.select(
-        sa.func.count(),
-        sa.func.count().filter(email_ok),
-        sa.func.count().filter(sms_ok),
-    ).select_from(customers).where(rule)
+    query = count_query(compiler, definition.rule)
     matched, email, sms = _run(con, query)[0]
     return SegmentCount(int(matched), int(email), int(sms), compiler.as_of)
 
@@ -97,7 +113,7 @@ def preview(con: duckdb.DuckDBPyConnection, definition: SegmentDefinition,
     compiler = _compiler(con, definition, as_of, resolve_segment)
     from studio.rfm import rfm_scores
 
-    rfm = rfm_scores(compiler.as_of)
+    rfm = rfm_scores(compiler.as_of, from_summary=compiler.order_summary_complete)
     query = (sa.select(customers.c.customer_id, customers.c.email, customers.c.country,
                        customers.c.acquisition_channel, customers.c.signed_up_at,
                        sa.func.coalesce(rfm.c.purchases, 0).label("purchases"),

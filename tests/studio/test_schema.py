@@ -19,6 +19,9 @@ def documented_columns() -> dict[str, list[tuple[str, str]]]:
         if heading:
             current = tables.setdefault(heading.group(1), [])
             continue
+        if line.startswith("#"):  # another section: its tables are not canonical ones
+            current = None
+            continue
         row = re.match(r"\| `(\w+)` \| (\w+) \|", line)
         if row and current is not None:
             current.append((row.group(1), row.group(2)))

@@ -379,7 +379,7 @@ def test_event_property_filter_and_score_switch():
     assert body["properties"] == {"category": "shoes"} and builder.problem("events", body) is None
     assert "properties" not in builder.apply_input("events", body, "event", "order", choices)
     score = builder.apply_input("score", builder.default_body("score"), "op", "gte", choices)
-    assert score == {"target": "purchase", "gte": 0.5}
+    assert score == {"target": "purchase_90d", "gte": 0.5}
 
 
 def test_number_widgets_always_hold_their_value_and_one_type():

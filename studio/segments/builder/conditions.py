@@ -43,7 +43,8 @@ from studio.segments.builder.widgets import (
     words_input,
 )
 
-DEFAULT_SCORE_TARGET = "purchase"
+DEFAULT_SCORE_TARGET = "purchase_90d"
+"""The scoring job's name for the 90-day purchase likelihood (see models/backtest.Target)."""
 
 
 def default_body(kind: str, as_of: date | None = None) -> dict:
