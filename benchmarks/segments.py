@@ -195,7 +195,8 @@ matched AS (SELECT customer_id FROM intent ANTI JOIN recent_buyers USING (custom
 matched AS (
     SELECT customer_id FROM orders WHERE {VALID}
     GROUP BY customer_id
-    HAVING sum(total) >= 500 AND max(ordered_at) <= {{as_of}} - INTERVAL 120 DAY)""", False),
+    HAVING sum(total::DECIMAL(18, 2)) >= 500
+       AND max(ordered_at) <= {{as_of}} - INTERVAL 120 DAY)""", False),
     "new-subscribers-without-purchase": (f"""
 buyers AS (SELECT DISTINCT customer_id FROM orders WHERE {VALID}),
 matched AS (
@@ -349,7 +350,7 @@ def _pandas_matched(slug: str, frames: dict[str, pd.DataFrame], as_of: datetime,
                           _valid_orders(orders, as_of)["customer_id"])
     buyers = _per_buyer(orders, as_of)
     if slug == "lapsed-vips":
-        return buyers[(buyers["revenue"] >= 500)
+        return buyers[(buyers["revenue"].round(2) >= 500)  # money in cents, as in SQL
                       & (buyers["last"] <= as_of - timedelta(days=120))]
     if slug == "one-time-buyers":
         return buyers[(buyers["purchases"] == 1)

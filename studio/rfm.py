@@ -12,7 +12,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from studio.sql import customer_order_summary, orders
+from studio.sql import customer_order_summary, money, orders
 
 GROUP_GRID: dict[int, tuple[str, str, str, str, str]] = {
     5: ("New", "Potential loyalist", "Potential loyalist", "Champions", "Champions"),
@@ -45,13 +45,13 @@ def rfm_scores(as_of: datetime, from_summary: bool = False) -> sa.Subquery:
         s = customer_order_summary.alias("rfm_summary")
         buyers = sa.select(s.c.customer_id, s.c.last_order_at.label("last_purchase_at"),
                            s.c.purchases.label("purchases"),
-                           sa.func.round(s.c.revenue, 2).label("revenue")).subquery("rfm_buyers")
+                           s.c.revenue.label("revenue")).subquery("rfm_buyers")
     else:
         o = orders.alias("rfm_orders")
         buyers = (sa.select(o.c.customer_id,
                             sa.func.max(o.c.ordered_at).label("last_purchase_at"),
                             sa.func.count().label("purchases"),
-                            sa.func.round(sa.func.sum(o.c.total), 2).label("revenue"))
+                            sa.func.sum(money(o.c.total)).label("revenue"))
                   .where(valid_purchase(o), o.c.ordered_at <= as_of,
                          o.c.customer_id.is_not(None))
                   .group_by(o.c.customer_id).subquery("rfm_buyers"))

@@ -30,7 +30,8 @@ ROLLUP_TABLES = ("customer_order_summary", "consent_current", "rollup_state")
 
 BUILD_SQL = (
     """CREATE OR REPLACE TABLE customer_order_summary AS
-    SELECT customer_id, count(*) AS purchases, sum(total) AS revenue,
+    SELECT customer_id, count(*) AS purchases,
+           sum(CAST(total AS DECIMAL(18, 2))) AS revenue,
            min(ordered_at) AS first_order_at, max(ordered_at) AS last_order_at
     FROM orders
     WHERE kind = 'sale' AND status = 'completed' AND NOT coalesce(is_guest, false)

@@ -48,6 +48,15 @@ consent_current = sa.Table(
 """The rollups of :mod:`studio.rollups`."""
 
 
+def money(amount) -> sa.Cast:
+    """``amount`` as exact cents (DECIMAL(18, 2)).
+
+    Sums of money then do not depend on the order rows are added in, and "revenue >= 748"
+    holds or fails the same way every time.
+    """
+    return sa.cast(amount, sa.Numeric(18, 2))
+
+
 class json_text(FunctionElement):  # noqa: N801 - reads like the SQL function it renders
     """The text of key ``key`` of the JSON object in ``column`` (NULL when absent)."""
 

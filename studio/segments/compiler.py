@@ -54,6 +54,7 @@ from studio.sql import (
     customers,
     events,
     json_text,
+    money,
     number_value,
     order_items,
     orders,
@@ -291,7 +292,7 @@ class Compiler:
             amount = lines.c.amount
         else:
             source = o
-            amount = o.c.total
+            amount = money(o.c.total)
         grouped = sa.select(o.c.customer_id).select_from(source).where(*where).group_by(
             o.c.customer_id)
         measures = {"count": sa.func.count(), "revenue": sa.func.sum(amount),
@@ -324,8 +325,8 @@ class Compiler:
             line_filter.append(i.c.product_id.in_(
                 sa.select(p.c.product_id).where(p.c.category.in_(list(categories_wanted)))))
         return (sa.select(i.c.order_id,
-                          sa.func.sum(i.c.quantity * i.c.unit_price
-                                      - sa.func.coalesce(i.c.discount, 0)).label("amount"))
+                          sa.func.sum(money(i.c.quantity * i.c.unit_price
+                                            - sa.func.coalesce(i.c.discount, 0))).label("amount"))
                 .where(sa.or_(*line_filter)).group_by(i.c.order_id).subquery("lines"))
 
     def _orders_test(self, condition: Orders, measures: dict) -> tuple:
