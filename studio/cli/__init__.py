@@ -132,6 +132,9 @@ def demo(
 from studio.cli import segments as _segments  # noqa: E402 - registers its commands on app
 
 app.add_typer(_segments.segments_app, name="segments")
+from studio.cli import ab as _ab  # noqa: E402
+
+app.add_typer(_ab.ab_app, name="ab")
 
 
 def main() -> None:
