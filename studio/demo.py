@@ -57,7 +57,41 @@ def prepare_demo(settings: Settings, customers: int = 20_000, seed: int = 7,
         generate_store(settings.demo_store_dir, customers=customers, seed=seed,
                        progress=lambda label, f: report(f"generating: {label}", 0.5 * f))
     result = load_files(settings, [settings.demo_store_dir], mapping="canonical",
-                        progress=lambda label, f: report(f"loading: {label}", 0.5 + 0.5 * f))
+                        progress=lambda label, f: report(f"loading: {label}", 0.4 + 0.2 * f))
     inserted = sum(row["inserted"] for row in result.ledger)
+    models = train_and_score_demo(settings, lambda label, f: report(label, 0.6 + 0.4 * f))
     return (f"Demo store of {customers:,} customers (seed {seed}) ready in "
-            f"{settings.home}: {inserted:,} rows loaded in run {result.run_id}.")
+            f"{settings.home}: {inserted:,} rows loaded in run {result.run_id}; {models}")
+
+
+DEMO_TARGETS = (("purchase", 90), ("purchase", 30), ("churn", 90), ("spend", 90))
+"""What the demo trains and scores, so predictive segments work from the start."""
+
+
+def train_and_score_demo(settings: Settings, progress: Progress) -> str:
+    """Train each demo target that has no champion yet, then score every champion.
+
+    A store too small for the minimum-data gate keeps going without that model.
+    """
+    from models.backtest import Target
+    from models.registry import champion_version
+    from models.scoring import score_customers
+    from models.training import train_target
+    from studio.warehouse import connect_reader
+
+    trained, skipped = [], []
+    for index, (kind, horizon) in enumerate(DEMO_TARGETS):
+        target = Target(kind, horizon)
+        share = 1 / len(DEMO_TARGETS)
+        progress(f"training {target.name}", share * index)
+        try:
+            if champion_version(settings, target.name) is None:
+                with connect_reader(settings) as con:
+                    train_target(settings, con, target)
+            score_customers(settings, target.name)
+            trained.append(target.name)
+        except UserError as error:
+            skipped.append(f"{target.name} ({error})")
+    progress("models ready", 1.0)
+    summary = f"scored {', '.join(trained)}." if trained else "no model could be trained."
+    return summary + (f" Skipped: {'; '.join(skipped)}" if skipped else "")

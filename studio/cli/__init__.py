@@ -135,6 +135,9 @@ app.add_typer(_segments.segments_app, name="segments")
 from studio.cli import ab as _ab  # noqa: E402
 
 app.add_typer(_ab.ab_app, name="ab")
+from studio.cli import models as _models  # noqa: E402
+
+app.add_typer(_models.models_app, name="models")
 
 
 def main() -> None:
