@@ -27,6 +27,9 @@ from datetime import datetime
 import duckdb
 
 ROLLUP_TABLES = ("customer_order_summary", "consent_current", "rollup_state")
+ROLLUP_VERSION = 2
+"""Bumped whenever a rollup's definition changes: rollups of another version are ignored by
+the compiler and rebuilt by the next load (version 2: revenue in exact cents)."""
 
 BUILD_SQL = (
     """CREATE OR REPLACE TABLE customer_order_summary AS
@@ -44,10 +47,10 @@ BUILD_SQL = (
     FROM consent_events
     WHERE customer_id IS NOT NULL
     GROUP BY customer_id, channel""",
-    """CREATE OR REPLACE TABLE rollup_state AS
+    f"""CREATE OR REPLACE TABLE rollup_state AS
     SELECT (SELECT max(ordered_at) FROM orders) AS orders_through,
            (SELECT max(occurred_at) FROM consent_events) AS consent_through,
-           now()::TIMESTAMP AS built_at""",
+           now()::TIMESTAMP AS built_at, {ROLLUP_VERSION} AS version""",
 )
 
 
@@ -58,11 +61,17 @@ def build_rollups(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def has_rollups(con: duckdb.DuckDBPyConnection) -> bool:
-    """Whether the warehouse holds every rollup table."""
+    """Whether the warehouse holds every rollup table, built by this version's definitions."""
     found = con.execute("SELECT count(DISTINCT table_name) FROM information_schema.tables "
                         "WHERE table_name IN ('customer_order_summary', 'consent_current', "
                         "'rollup_state')").fetchall()[0][0]
-    return found == len(ROLLUP_TABLES)
+    if found != len(ROLLUP_TABLES):
+        return False
+    has_version = con.execute("SELECT count(*) FROM information_schema.columns WHERE "
+                              "table_name = 'rollup_state' AND column_name = 'version'"
+                              ).fetchall()[0][0]
+    return bool(has_version) and con.execute(
+        "SELECT version FROM rollup_state").fetchall() == [(ROLLUP_VERSION,)]
 
 
 @dataclass(frozen=True)

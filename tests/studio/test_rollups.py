@@ -74,3 +74,19 @@ def test_a_warehouse_without_rollups_gets_them_on_the_next_load(demo_home, demo_
     assert result.ledger == [] and "rollups" in result.step_seconds
     with connect_reader(settings) as con:
         assert has_rollups(con)
+
+
+def test_rollups_of_another_version_are_ignored_and_rebuilt(tmp_path):
+    # A warehouse whose rollups an older studio built (other definitions) must not answer.
+    moment = datetime(2024, 5, 1, 12, 0, 0)
+    store = Store(customers=[{"customer_id": "c1"}],
+                  orders=[{"order_id": "o1", "customer_id": "c1", "ordered_at": moment,
+                           "kind": "sale", "status": "completed", "is_guest": False,
+                           "total": 10.0}])
+    with open_store(store, tmp_path / "warehouse.duckdb") as con:
+        build_rollups(con)
+        assert has_rollups(con) and rollup_coverage(con) is not None
+        con.execute("UPDATE rollup_state SET version = version - 1")
+        assert not has_rollups(con) and rollup_coverage(con) is None
+        build_rollups(con)
+        assert has_rollups(con)
