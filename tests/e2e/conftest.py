@@ -7,6 +7,7 @@ terminated. A failing test leaves a screenshot in ``test-artifacts/``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -50,13 +51,13 @@ def wait_for_health(url: str, server: subprocess.Popen, log: Path) -> None:
                 f"{log.read_text()}")
 
 
-@pytest.fixture(scope="session")
-def studio_url(demo_home, tmp_path_factory) -> Iterator[str]:
-    """``python -m studio serve`` on a free port, serving the demo home."""
+@contextlib.contextmanager
+def serve(home: Path, log_dir: Path) -> Iterator[str]:
+    """``python -m studio serve`` on a free port for ``home``; yields its URL."""
     port = free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith("STUDIO_")}
-    env["STUDIO_HOME"] = str(demo_home.home)
-    log = tmp_path_factory.mktemp("server") / "server.log"
+    env["STUDIO_HOME"] = str(home)
+    log = log_dir / "server.log"
     with open(log, "w") as out:
         server = subprocess.Popen(
             [sys.executable, "-m", "studio", "serve", "--port", str(port)],
@@ -73,6 +74,13 @@ def studio_url(demo_home, tmp_path_factory) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait(timeout=15)
+
+
+@pytest.fixture(scope="session")
+def studio_url(demo_home, tmp_path_factory) -> Iterator[str]:
+    """The studio served on the session's demo home."""
+    with serve(demo_home.home, tmp_path_factory.mktemp("server")) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
