@@ -16,7 +16,11 @@ sends beyond a recipient's first, are counted for the hygiene warnings. Outcomes
 
 The query returns one row per variant; Python never sees a recipient. Its two costly
 steps are one hash aggregation of the campaign's sends by recipient and one join of the
-recipients with their orders around the send (only buyers come out of it).
+recipients with their orders around the send, the orders first narrowed to the campaign's
+span; only buyers come out of it. The per-arm counts come from the recipients and the
+buyers' sums are added per arm (a non-buyer adds zero to every sum), so the recipients are
+never joined back to the buyers: on 10,000,000 recipients, dropping that join and
+narrowing the orders took 17-19% off the query's time (``benchmarks/ab.py``).
 """
 
 from __future__ import annotations
@@ -54,11 +58,27 @@ WITH recipients AS (
     WHERE campaign_id = $campaign
     GROUP BY customer_id
 ),
+arms AS (
+    SELECT variant,
+           count(*) AS units,
+           count(*) FILTER (WHERE several_arms) AS several_arms,
+           CAST(sum(sends - 1) AS BIGINT) AS repeated_sends,
+           CAST(sum(opened) AS BIGINT) AS opens,
+           CAST(sum(clicked) AS BIGINT) AS clicks,
+           CAST(sum(unsubscribed) AS BIGINT) AS unsubscribes
+    FROM recipients
+    GROUP BY variant
+),
 valid_orders AS (
-    SELECT customer_id, ordered_at, total FROM orders WHERE {VALID_ORDER_SQL}
+    SELECT customer_id, ordered_at, total FROM orders
+    WHERE {VALID_ORDER_SQL}
+      AND ordered_at > (SELECT min(sent_at) FROM recipients)
+                       - to_days(CAST($pre_days AS INTEGER))
+      AND ordered_at <= (SELECT max(sent_at) FROM recipients)
+                        + to_days(CAST($window_days AS INTEGER))
 ),
 buyers AS (
-    SELECT r.customer_id,
+    SELECT r.variant,
            count(*) FILTER (WHERE o.ordered_at > r.sent_at) AS orders,
            coalesce(sum(o.total) FILTER (WHERE o.ordered_at > r.sent_at), 0) AS revenue,
            coalesce(sum(o.total) FILTER (WHERE o.ordered_at <= r.sent_at), 0) AS pre_spend
@@ -67,44 +87,58 @@ buyers AS (
       ON o.customer_id = r.customer_id
      AND o.ordered_at > r.sent_at - to_days(CAST($pre_days AS INTEGER))
      AND o.ordered_at <= r.sent_at + to_days(CAST($window_days AS INTEGER))
-    GROUP BY r.customer_id
-),
-outcomes AS (
-    SELECT r.variant, r.sends, r.several_arms, r.opened, r.clicked, r.unsubscribed,
-           coalesce(b.orders, 0) AS orders,
-           coalesce(b.revenue, 0) AS revenue,
-           coalesce(b.pre_spend, 0) AS pre_spend
-    FROM recipients AS r
-    LEFT JOIN buyers AS b ON b.customer_id = r.customer_id
-){{cap_cte}}
-SELECT variant,
-       count(*) AS units,
-       count(*) FILTER (WHERE several_arms) AS several_arms,
-       CAST(sum(sends - 1) AS BIGINT) AS repeated_sends,
-       CAST(sum(opened) AS BIGINT) AS opens,
-       CAST(sum(clicked) AS BIGINT) AS clicks,
-       CAST(sum(unsubscribed) AS BIGINT) AS unsubscribes,
-       count(*) FILTER (WHERE orders > 0) AS converters,
-       sum({{revenue}}) AS revenue,
-       sum({{revenue}} * {{revenue}}) AS revenue_squares,
-       CAST(sum(orders) AS BIGINT) AS orders,
-       CAST(sum(orders * orders) AS BIGINT) AS orders_squares,
-       sum({{revenue}} * orders) AS revenue_orders,
-       sum(pre_spend) AS pre_spend,
-       sum(pre_spend * pre_spend) AS pre_spend_squares,
-       sum({{revenue}} * pre_spend) AS revenue_pre_spend,
-       coalesce(sum(pre_spend) FILTER (WHERE orders > 0), 0) AS converters_pre_spend,
+    GROUP BY r.customer_id, r.variant
+){{cap_cte}},
+sums AS (
+    SELECT variant,
+           count(*) FILTER (WHERE orders > 0) AS converters,
+           sum({{revenue}}) AS revenue,
+           sum({{revenue}} * {{revenue}}) AS revenue_squares,
+           CAST(sum(orders) AS BIGINT) AS orders,
+           CAST(sum(orders * orders) AS BIGINT) AS orders_squares,
+           sum({{revenue}} * orders) AS revenue_orders,
+           sum(pre_spend) AS pre_spend,
+           sum(pre_spend * pre_spend) AS pre_spend_squares,
+           sum({{revenue}} * pre_spend) AS revenue_pre_spend,
+           sum(pre_spend) FILTER (WHERE orders > 0) AS converters_pre_spend
+    FROM buyers{{cap_join}}
+    GROUP BY variant
+)
+SELECT a.variant, a.units, a.several_arms, a.repeated_sends, a.opens, a.clicks,
+       a.unsubscribes,
+       coalesce(s.converters, 0) AS converters,
+       coalesce(s.revenue, 0) AS revenue,
+       coalesce(s.revenue_squares, 0) AS revenue_squares,
+       coalesce(s.orders, 0) AS orders,
+       coalesce(s.orders_squares, 0) AS orders_squares,
+       coalesce(s.revenue_orders, 0) AS revenue_orders,
+       coalesce(s.pre_spend, 0) AS pre_spend,
+       coalesce(s.pre_spend_squares, 0) AS pre_spend_squares,
+       coalesce(s.revenue_pre_spend, 0) AS revenue_pre_spend,
+       coalesce(s.converters_pre_spend, 0) AS converters_pre_spend,
        {{cap_value}} AS cap
-FROM outcomes{{cap_join}}
-GROUP BY variant
-ORDER BY variant
+FROM arms AS a
+LEFT JOIN sums AS s ON s.variant IS NOT DISTINCT FROM a.variant
+ORDER BY a.variant
 """
 
+# The pooled percentile of every recipient's revenue: the buyers' non-zero revenues plus,
+# unless only non-zero values count, one zero for each other recipient (generated rather
+# than joined, so the recipients never meet the buyers row by row). Valid sales are never
+# negative, so neither is the cap, and a capped non-buyer still adds zero to every sum.
 _CAP_CTE = """,
 cap AS (
-    SELECT quantile_cont(revenue, $quantile) FILTER (WHERE revenue <> 0 OR NOT $nonzero) AS value
-    FROM outcomes
-    WHERE variant IS NOT NULL
+    SELECT quantile_cont(revenue, $quantile) AS value
+    FROM (
+        SELECT revenue FROM buyers WHERE variant IS NOT NULL AND revenue <> 0
+        UNION ALL
+        SELECT 0.0 FROM (
+            SELECT CAST(coalesce((SELECT sum(units) FROM arms WHERE variant IS NOT NULL), 0)
+                        - (SELECT count(*) FROM buyers
+                           WHERE variant IS NOT NULL AND revenue <> 0) AS BIGINT) AS zeros
+        ) AS others, range(others.zeros)
+        WHERE NOT $nonzero
+    )
 )"""
 
 
@@ -117,7 +151,7 @@ def campaign_query(capped: bool) -> str:
         return _AGGREGATE_SQL.format(cap_cte="", revenue="revenue",
                                      cap_value="CAST(NULL AS DOUBLE)", cap_join="")
     return _AGGREGATE_SQL.format(cap_cte=_CAP_CTE, revenue="least(revenue, cap.value)",
-                                 cap_value="any_value(cap.value)", cap_join=", cap")
+                                 cap_value="(SELECT value FROM cap)", cap_join=", cap")
 
 
 def campaign_metrics(channel: str) -> tuple[Metric, ...]:
