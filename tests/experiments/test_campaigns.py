@@ -127,17 +127,20 @@ def recount(con, campaign_id: str) -> pl.DataFrame:
     )
 
 
+@pytest.mark.parametrize("cap_nonzero", [True, False], ids=["cap of buyers", "cap of all"])
 @pytest.mark.parametrize("campaign_id", ["CMP004", "CMP043"])
-def test_the_demo_campaigns_match_an_independent_recount(demo_home, campaign_id):
+def test_the_demo_campaigns_match_an_independent_recount(demo_home, campaign_id, cap_nonzero):
     con = connect_reader(demo_home)
     units = recount(con, campaign_id)
-    cap = float(np.percentile(units.filter(pl.col("revenue") > 0)["revenue"], 99))
-    data = aggregate_campaign(con, campaign_id, cap_percentile=99, cap_nonzero=True)
+    pooled = units.filter(pl.col("revenue") > 0) if cap_nonzero else units
+    cap = float(np.percentile(pooled["revenue"].fill_null(0.0), 99))
+    assert cap > 0
+    data = aggregate_campaign(con, campaign_id, cap_percentile=99, cap_nonzero=cap_nonzero)
     assert data.source["revenue_cap"] == pytest.approx(cap, rel=1e-9)
     for arm in data.arms:
         rows = units.filter(pl.col("variant") == arm.name)
-        revenue = np.minimum(rows["revenue"].to_numpy(), cap)
-        pre = rows["pre"].to_numpy()
+        revenue = np.minimum(rows["revenue"].fill_null(0.0).to_numpy(), cap)
+        pre = rows["pre"].fill_null(0.0).to_numpy()
         stats_ = arm.statistics
         assert arm.units == rows.height
         assert stats_["open_rate"].sum == rows["opened"].sum()
