@@ -110,3 +110,6 @@ def state_engine(settings: Settings) -> Engine:
     if settings.state_url.startswith("sqlite:///"):
         settings.ensure_home()
     return _engine_for(settings.state_url)
+
+
+from studio.audiences import records as _export_records  # noqa: E402, F401 - declares export tables

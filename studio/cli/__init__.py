@@ -138,6 +138,9 @@ app.add_typer(_ab.ab_app, name="ab")
 from studio.cli import models as _models  # noqa: E402
 
 app.add_typer(_models.models_app, name="models")
+from studio.cli import audiences as _audiences  # noqa: E402
+
+app.add_typer(_audiences.audiences_app, name="audiences")
 
 
 def main() -> None:
