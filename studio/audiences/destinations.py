@@ -186,7 +186,10 @@ def _file_path(kind: str, text: str) -> Path:
 
 
 def parse_destination(spec: str) -> Destination:
-    """The destination named by ``spec`` (``csv:PATH``, ``parquet:PATH``, ``sql:URL#TABLE``).
+    """The destination named by ``spec``.
+
+    The forms: ``csv:PATH``, ``parquet:PATH``, ``sql:URL#TABLE``, ``omnisend:BASE_URL``,
+    ``webhook:URL``.
 
     Raises
     ------
@@ -212,5 +215,11 @@ def parse_destination(spec: str) -> Destination:
         return SqlMirror(url, table)
     if not rest:
         raise UserError(f"A {kind} destination needs a URL, as in {kind}:https://example.com.")
-    raise UserError(f"The {kind} destination is not available yet; export to csv, parquet or "
-                    "sql for now.")
+    # imported here: both build on this module's ItemResult
+    if kind == "omnisend":
+        from studio.audiences.omnisend import OmnisendDestination
+
+        return OmnisendDestination(rest)
+    from studio.audiences.webhook import WebhookDestination
+
+    return WebhookDestination(rest)

@@ -138,6 +138,8 @@ def export_audience(settings: Settings, segment: str, destination_spec: str | De
     progress = progress or (lambda _label, _fraction: None)
     destination = (parse_destination(destination_spec) if isinstance(destination_spec, str)
                    else destination_spec)
+    if hasattr(destination, "for_audience") and destination.segment is None:
+        destination = destination.for_audience(segment, channel)  # the tag and channel status
     progress("Building the audience", 0.0)
     with connect_reader(settings) as con:
         audience = build_audience(settings, con, segment, version=version, as_of=as_of,
@@ -234,6 +236,8 @@ def resume_run(settings: Settings, run_id: int,
         destination_spec = run["destination"]
     destination = (parse_destination(destination_spec) if isinstance(destination_spec, str)
                    else destination_spec)
+    if hasattr(destination, "for_audience") and destination.segment is None:
+        destination = destination.for_audience(run["segment"], run["channel"])
     if destination.snapshot:
         raise UserError(f"Run {run_id} wrote a file, which is written whole; export again.")
     sendable = [c.customer_id for c in outbox.due_items(settings, run_id)

@@ -32,8 +32,8 @@ def test_specs_name_their_destination_and_never_show_a_password(tmp_path):
     ("sql:sqlite:///a.db", "needs a URL and a table after '#'"),
     ("sql:sqlite:///a.db#bad-name", "'bad-name' is not a valid table name"),
     ("sql:not a url#audience", "is not a SQLAlchemy database URL"),
-    ("omnisend:https://api.omnisend.com/v3", "The omnisend destination is not available yet"),
-    ("webhook:https://example.com/hook", "The webhook destination is not available yet"),
+    ("omnisend:api.omnisend.com", "'api.omnisend.com' is not an http(s) URL"),
+    ("webhook:ftp://example.com/hook", "'ftp://example.com/hook' is not an http(s) URL"),
     ("webhook:", "A webhook destination needs a URL"),
 ])
 def test_bad_specs_are_one_sentence_user_errors(spec, message):
@@ -82,7 +82,8 @@ def test_the_cli_exports_lists_runs_and_explains_bad_specs(home, benelux, tmp_pa
     assert [(r["run_id"], r["created_by"]) for r in runs] == [(printed["run_id"], "cli-user")]
     for spec, fragment in [("ftp:somewhere", "Unknown destination 'ftp:somewhere'"),
                            ("sql:sqlite:///x.db", "needs a URL and a table after '#'"),
-                           ("omnisend:https://api.example", "not available yet")]:
+                           ("omnisend:https://api.example",
+                            "needs STUDIO_OMNISEND_API_KEY")]:
         failed = studio("audiences", "export", benelux, "--to", spec, home=home.home)
         message = " ".join(failed.stderr.split())
         assert failed.returncode == 2 and "Traceback" not in failed.stderr
