@@ -127,16 +127,22 @@ def check_enough_data(window: Window, target: Target) -> None:
             "history or choose a later cutoff.")
 
 
+def first_order_day(con) -> date | None:
+    """The day of the warehouse's first order, or None when it has none."""
+    first = con.execute("SELECT min(ordered_at) FROM orders").fetchall()[0][0]
+    return first.date() if first else None
+
+
 def earlier_windows(con, target: Target, origin: Origin) -> list[Window]:
     """Up to :data:`EXTRA_TRAINING_WINDOWS` more training cutoffs before the origin's own.
 
     They are 30 days apart; one the data do not reach (too few buyers) ends the list.
     """
     windows = []
+    first = first_order_day(con)
     for k in range(1, EXTRA_TRAINING_WINDOWS + 1):
         cutoff = origin.train_cutoff - timedelta(days=TRAINING_WINDOW_STEP_DAYS * k)
-        first = con.execute("SELECT min(ordered_at) FROM orders").fetchall()[0][0]
-        if first is None or cutoff <= first.date():
+        if first is None or cutoff <= first:
             break
         window = load_window(con, target, cutoff)
         if len(window.features) < MIN_BUYERS:
@@ -164,8 +170,8 @@ def _buying_rate(con, target: Target, cutoff: date) -> float | None:
 
     None when the data do not cover that span (too early, or too few buyers to say).
     """
-    first = con.execute("SELECT min(ordered_at) FROM orders").fetchall()[0][0]
-    if first is None or cutoff - timedelta(days=target.horizon_days) < first.date():
+    first = first_order_day(con)
+    if first is None or cutoff - timedelta(days=target.horizon_days) < first:
         return None
     labels = build_labels(con, cutoff, target.horizon_days, population="buyers")
     if len(labels) < MIN_BUYERS:
