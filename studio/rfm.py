@@ -1,9 +1,12 @@
 """RFM groups: the eleven groups stores know, from recency and frequency scores.
 
 Among customers with at least one valid purchase up to ``as_of``, R is
-``ceil(5 * cume_dist())`` over the last purchase time (the most recent buyers score 5)
-and F the same over the number of purchases; ties share a score, so the result does not
-depend on row order. The (R, F) grid below names the group (see docs/segments.md).
+``ceil(5 * cume_dist())`` over the last purchase time (the most recent buyers score 5; ties
+share a score, so the result does not depend on row order). F is the number of purchases,
+capped at 5: 1, 2, 3, 4, 5 or more. A quintile of the purchase count cannot work for F: in a
+typical store over half the buyers bought once, and since ties share a score they would all
+score 3, leaving the one-purchase groups (New, Promising, Lost) empty in every store. The
+(R, F) grid below names the group (see docs/segments.md).
 """
 
 from __future__ import annotations
@@ -59,7 +62,7 @@ def rfm_scores(as_of: datetime, from_summary: bool = False) -> sa.Subquery:
         buyers,
         sa.func.ceil(5 * sa.func.cume_dist().over(order_by=buyers.c.last_purchase_at))
         .label("r"),
-        sa.func.ceil(5 * sa.func.cume_dist().over(order_by=buyers.c.purchases)).label("f"),
+        sa.func.least(buyers.c.purchases, 5).label("f"),
     ).subquery("rfm_scored")
     cases = [(sa.and_(scored.c.r == r, scored.c.f == f + 1), name)
              for r, names in GROUP_GRID.items() for f, name in enumerate(names)]

@@ -386,11 +386,11 @@ def rfm_groups(store: Store, as_of: datetime) -> dict[str, str]:
     n = len(last)
 
     def score(values: dict, customer: str) -> int:
-        # ceil(5 * cume_dist()), cume_dist = share of rows with a value <= mine (ties share)
+        # R: ceil(5 * cume_dist()), cume_dist = share of rows with a value <= mine (ties share)
         at_most = sum(1 for v in values.values() if v <= values[customer])
         return math.ceil(5 * (at_most / n))
 
-    return {c: RFM_GRID[score(last, c)][score(count, c) - 1] for c in last}
+    return {c: RFM_GRID[score(last, c)][min(count[c], 5) - 1] for c in last}
 
 
 # ------------------------------------------------------------------ the tree

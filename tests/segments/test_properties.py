@@ -346,10 +346,10 @@ HAND_WORKED = [
     (Score("churn", "gte", 0.5), {"c1", "c2"}),
     (Score("churn", "top_percent", 66.0), set()),
     (Score("churn", "top_percent", 67.0), {"c1", "c2"}),
-    # RFM: c1 (R 3, F 5) Loyal, c2 (R 5, F 3) Potential loyalist, c3 no purchase
-    (Rfm(("Loyal",)), {"c1"}),
-    (Rfm(("Potential loyalist", "Lost")), {"c2"}),
-    (Not(Rfm(("Loyal",))), {"c2", "c3"}),
+    # RFM: c1 (R 3, F 2 purchases) About to sleep, c2 (R 5, F 1) New, c3 no purchase
+    (Rfm(("About to sleep",)), {"c1"}),
+    (Rfm(("New", "Lost")), {"c2"}),
+    (Not(Rfm(("About to sleep",))), {"c2", "c3"}),
     (Group("all", (Profile("country", "in", ("GB", "FR")), Consent("email", "subscribed"))),
      {"c2"}),
     (Group("any", (Profile("phone", "is_set"), Consent("email", "never_subscribed"))),
