@@ -42,6 +42,9 @@ with ui.user_errors():
     second[3].metric("As of", f"{kpis.as_of:%d %b %Y}", border=True,
                      help="The latest order timestamp in the data; windows end here.")
 
+    st.page_link("../pages/cohorts.py", icon=":material/stacked_line_chart:",
+                 label="Cohorts: retention, repeat purchase, RFM movement and funnels")
+
     st.subheader("Sales over time")
     grain = st.segmented_control(
         "Grain", options=list(overview.GRAINS), default="week", required=True,

@@ -1,0 +1,123 @@
+"""Cohorts: retention, repeat purchase, RFM movement, funnels and segments side by side."""
+
+import streamlit as st
+
+from studio import ui
+from studio.cohorts import compare, repeat_purchase, retention
+from studio.cohorts.common import filter_for_days, order_days, segment_members
+from studio.cohorts.panel import show_view
+from studio.segments import library
+
+TABS = ["Retention", "Repeat purchase", "RFM", "Funnels", "Compare segments"]
+EVERYONE = "Everyone"
+PERIOD_NAMES = {"week": "Week", "month": "Month", "quarter": "Quarter"}
+
+st.title("Cohorts")
+
+with ui.user_errors():
+    con = ui.require_reader()
+    settings = ui.settings()
+    bounds = order_days(con)
+    if bounds is None:
+        st.info("The warehouse has no orders yet, so there are no cohorts to show.")
+        st.stop()
+
+    top = st.columns([2, 2, 3])
+    days = top[0].date_input("Date range", value=bounds, min_value=bounds[0],
+                             max_value=bounds[1], key="cohorts_dates",
+                             help="Cohorts whose first purchase falls in the range; purchases "
+                             "and events are counted up to its last day.")
+    saved = [s["name"] for s in library.list_segments(settings)]
+    segment = top[1].selectbox("Segment", [EVERYONE, *saved], key="cohorts_segment",
+                               help="Count only the members of a saved segment, evaluated "
+                               "as of the range's end.")
+    if not isinstance(days, tuple | list) or len(days) != 2:
+        st.info("Pick the last day of the date range too.")
+        st.stop()
+    first_day, last_day = days
+    cohort_filter = filter_for_days(first_day, last_day, bounds,
+                                    None if segment == EVERYONE else segment)
+    members = segment_members(settings, con, cohort_filter)
+    top[2].caption(f"Orders run from {bounds[0]:%d %b %Y} to {bounds[1]:%d %b %Y}. A "
+                   "customer's cohort is set by their first valid purchase ever; see "
+                   "docs/cohorts.md for every definition.")
+
+    tab_retention, tab_repeat, tab_rfm, tab_funnels, tab_compare = st.tabs(
+        TABS, key="cohorts_tab", on_change="rerun")
+
+    if tab_retention.open:
+        with tab_retention:
+            row = st.columns(3)
+            period = row[0].segmented_control(
+                "Period", list(PERIOD_NAMES), default="month", required=True,
+                format_func=PERIOD_NAMES.get, key="cohorts_period")
+            cohort_by = row[1].selectbox("Cohort by", list(retention.COHORT_BY),
+                                         format_func=lambda k: retention.COHORT_BY[k].capitalize(),
+                                         key="cohorts_by")
+            metric = row[2].selectbox("Show", list(retention.METRICS),
+                                      format_func=retention.METRICS.get, key="cohorts_metric")
+            view = retention.retention_matrix(con, period=period, cohort_by=cohort_by,
+                                              filter=cohort_filter, members=members,
+                                              metric=metric)
+            st.subheader(view.title)
+            if view.frame.is_empty():
+                st.info("No customer made a first purchase in this range.")
+            else:
+                show_view(view, "retention_matrix")
+
+    if tab_repeat.open:
+        with tab_repeat:
+            row = st.columns(4)
+            period = row[0].segmented_control(
+                "Period", list(PERIOD_NAMES), default="month", required=True,
+                format_func=PERIOD_NAMES.get, key="repeat_period")
+            cohort_by = row[1].selectbox("Cohort by", list(retention.COHORT_BY),
+                                         format_func=lambda k: retention.COHORT_BY[k].capitalize(),
+                                         key="repeat_by")
+            bin_days = row[2].number_input("Days per bar", min_value=1, max_value=365, value=7,
+                                           key="repeat_bin_days")
+            max_days = row[3].number_input("Curve up to day", min_value=0, max_value=3650,
+                                           value=365, key="repeat_max_days")
+            histogram = repeat_purchase.time_to_second_order(
+                con, filter=cohort_filter, members=members, bin_days=int(bin_days))
+            st.subheader(histogram.title)
+            if histogram.frame.is_empty():
+                st.info("Nobody in this range has made a second purchase yet.")
+            else:
+                show_view(histogram, "time_to_second_order")
+            curve = repeat_purchase.repeat_purchase_curve(
+                con, period=period, cohort_by=cohort_by, filter=cohort_filter,
+                members=members, max_days=int(max_days))
+            st.subheader(curve.title)
+            if curve.frame.is_empty():
+                st.info("No customer made a first purchase in this range.")
+            else:
+                show_view(curve, "repeat_purchase_curve")
+
+    if tab_rfm.open:
+        with tab_rfm:
+            from studio.cohorts import rfm_view
+
+            rfm_view.render(settings, con, cohort_filter)
+
+    if tab_funnels.open:
+        with tab_funnels:
+            from studio.cohorts import funnel_view
+
+            funnel_view.render(settings, con, cohort_filter)
+
+    if tab_compare.open:
+        with tab_compare:
+            chosen = st.multiselect("Segments to compare", saved, key="cohorts_compare",
+                                    placeholder="Choose saved segments",
+                                    help="Each segment's members as of the range's end, next "
+                                    "to all customers, over the same dates.")
+            if not saved:
+                st.info("No segment is saved yet; save one on the Segments page to compare it.")
+            elif not chosen:
+                st.info("Choose one or more saved segments to see them side by side.")
+            else:
+                view = compare.compare_segments(settings, con, chosen, cohort_filter)
+                st.subheader(view.title)
+                st.dataframe(view.frame, hide_index=True, key="compare_table")
+                show_view(view, "compare_segments")
