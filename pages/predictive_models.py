@@ -10,7 +10,7 @@ from studio.errors import UserError
 from studio.warehouse import warehouse_version
 
 SECTIONS = ["Card", "Backtest", "Scores", "Drivers"]
-NOTICE, SEEN_JOB = "models_notice", "models_seen_job"
+SEEN_JOB = "models_seen_job"
 KIND, HORIZON, ORIGINS = "models_retrain_kind", "models_retrain_horizon", "models_retrain_origins"
 TOP = 15
 NUMBER = st.column_config.NumberColumn
@@ -22,8 +22,6 @@ state = st.session_state
 # ---------------------------------------------------------------- actions (callbacks)
 
 
-def notify(kind: str, text: str) -> None:
-    state[NOTICE] = (kind, text)
 
 
 def start_retrain() -> None:
@@ -31,41 +29,34 @@ def start_retrain() -> None:
         target = Target(state[KIND], int(state[HORIZON]))
         report.start_retrain(ui.settings(), target, int(state[ORIGINS]))
     except UserError as error:
-        notify("error", str(error))
+        ui.notify("error", str(error))
 
 
 def start_rescore(target_name: str) -> None:
     try:
         report.start_rescore(ui.settings(), target_name)
     except UserError as error:
-        notify("error", str(error))
+        ui.notify("error", str(error))
 
 
 def make_champion(version: str) -> None:
     try:
         promote(ui.settings(), version)
     except UserError as error:
-        notify("error", str(error))
+        ui.notify("error", str(error))
         return
-    notify("success", f"{version} is now the champion; score again to use it in segments.")
+    ui.notify("success", f"{version} is now the champion; score again to use it in segments.")
 
 
 def roll_back(target_name: str) -> None:
     try:
         pointer = rollback(ui.settings(), target_name)
     except UserError as error:
-        notify("error", str(error))
+        ui.notify("error", str(error))
         return
-    notify("success", f"{target_name} is back on {pointer['current']}.")
+    ui.notify("success", f"{target_name} is back on {pointer['current']}.")
 
 
-def show_notice() -> None:
-    if NOTICE in state:
-        kind, text = state.pop(NOTICE)
-        if kind == "error":
-            st.error(text, icon=":material/error:")
-        else:
-            st.toast(text, icon=":material/check_circle:")
 
 
 # ---------------------------------------------------------------- cached reads
@@ -335,7 +326,7 @@ def show_target(settings, con, name: str) -> None:
 # ---------------------------------------------------------------- page
 
 st.title("Models")
-show_notice()
+ui.show_notice()
 
 with ui.user_errors():
     con = ui.require_reader()

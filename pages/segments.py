@@ -19,7 +19,7 @@ NEEDS_RULE = "Finish the conditions (or fix the error above) to see this."
 TREE, NAME, DESCRIPTION, AS_OF, PINNED = ("segment_tree", "segment_draft_name",
                                           "segment_draft_description", "segment_draft_as_of",
                                           "segment_pinned_as_of")
-DOCUMENT, NOTICE, JSON_ERROR = "segment_document", "segment_notice", "segment_json_error"
+DOCUMENT, JSON_ERROR = "segment_document", "segment_json_error"
 WIDGET_OF = {NAME: "segment_name", DESCRIPTION: "segment_description",
              AS_OF: "segment_as_of"}
 
@@ -29,8 +29,6 @@ state = st.session_state
 # ---------------------------------------------------------------- actions (callbacks)
 
 
-def notify(kind: str, text: str) -> None:
-    state[NOTICE] = (kind, text)
 
 
 def put_draft(draft: builder.Draft) -> None:
@@ -47,11 +45,11 @@ def load_source() -> None:
     try:
         draft = builder.load_source(ui.settings(), source)
     except UserError as error:
-        notify("error", str(error))
+        ui.notify("error", str(error))
         return
     put_draft(draft)
     if draft.name:
-        notify("success", f"Loaded “{draft.name}”.")
+        ui.notify("success", f"Loaded “{draft.name}”.")
 
 
 def load_version(name: str, version: int) -> None:
@@ -59,9 +57,9 @@ def load_version(name: str, version: int) -> None:
         put_draft(builder.draft_from_definition(
             library.load_segment(ui.settings(), name, version)))
     except UserError as error:
-        notify("error", str(error))
+        ui.notify("error", str(error))
         return
-    notify("success", f"Loaded version {version} of “{name}” into the builder.")
+    ui.notify("success", f"Loaded version {version} of “{name}” into the builder.")
 
 
 def apply_json(text_key: str) -> None:
@@ -70,14 +68,14 @@ def apply_json(text_key: str) -> None:
     except UserError as error:
         state[JSON_ERROR] = str(error)
         return
-    notify("success", "Applied the JSON to the builder.")
+    ui.notify("success", "Applied the JSON to the builder.")
 
 
 def edit_tree(change, *args) -> None:
     try:
         state[TREE] = change(state[TREE], *args)
     except UserError as error:
-        notify("error", str(error))
+        ui.notify("error", str(error))
 
 
 def save_draft() -> None:
@@ -89,13 +87,13 @@ def save_draft() -> None:
                                      user=library.current_user(),
                                      note=state.get("segment_note", "").strip())
     except UserError as error:
-        notify("error", str(error))
+        ui.notify("error", str(error))
         return
     if saved["new"]:
         state["segment_note"] = ""
-        notify("success", f"Saved “{saved['name']}” as version {saved['version']}.")
+        ui.notify("success", f"Saved “{saved['name']}” as version {saved['version']}.")
     else:
-        notify("info", f"Nothing new to save: version {saved['version']} of "
+        ui.notify("info", f"Nothing new to save: version {saved['version']} of "
                        f"“{saved['name']}” already has exactly this rule.")
 
 
@@ -108,24 +106,15 @@ def take_snapshot(name: str) -> None:
     try:
         taken = library.take_snapshot(ui.settings(), con, name, moment)
     except UserError as error:
-        notify("error", str(error))
+        ui.notify("error", str(error))
         return
-    notify("success", f"Snapshot {taken['snapshot_id']}: {taken['members']:,} members of "
+    ui.notify("success", f"Snapshot {taken['snapshot_id']}: {taken['members']:,} members of "
                       f"version {taken['version']} as of {taken['as_of']:%d %b %Y}.")
 
 
 # ---------------------------------------------------------------- drawing helpers
 
 
-def show_notice() -> None:
-    """The last action's outcome: an error stays on the page, the rest pop up briefly."""
-    if NOTICE in state:
-        kind, text = state.pop(NOTICE)
-        if kind == "error":
-            st.error(text, icon=":material/error:")
-        else:
-            st.toast(text, icon=":material/check_circle:" if kind == "success"
-                     else ":material/info:")
 
 
 def bound(widget, label: str, store: str, **options):
@@ -313,7 +302,7 @@ with ui.user_errors():
     with description_column:
         bound(st.text_input, "Description", DESCRIPTION,
               placeholder="What the segment is for (optional)")
-    show_notice()
+    ui.show_notice()
 
     summary = st.container(border=True, key="segment_summary")
     conditions, preview, explain, overlap, sql, save = st.tabs(

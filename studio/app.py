@@ -17,8 +17,10 @@ navigation = st.navigation([
     st.Page(PAGES_DIR / "overview.py", title="Overview", icon=":material/dashboard:",
             default=True),
     st.Page(PAGES_DIR / "segments.py", title="Segments", icon=":material/groups:"),
+    st.Page(PAGES_DIR / "cohorts.py", title="Cohorts", icon=":material/stacked_line_chart:"),
     st.Page(PAGES_DIR / "ab_results.py", title="A/B results", icon=":material/science:"),
     st.Page(PAGES_DIR / "predictive_models.py", title="Models", icon=":material/model_training:"),
+    st.Page(PAGES_DIR / "exports.py", title="Exports", icon=":material/outbox:"),
     st.Page(PAGES_DIR / "data_quality.py", title="Data quality", icon=":material/fact_check:"),
 ])
 navigation.run()

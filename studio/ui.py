@@ -96,6 +96,38 @@ def user_errors() -> Iterator[None]:
         st.error(str(error), icon=":material/error:")
 
 
+NOTICE = "studio_notice"
+
+
+def notify(kind: str, text: str) -> None:
+    """Keep an action's outcome (``error``, ``success`` or ``info``) for the next rerun.
+
+    Button callbacks run before the page draws, and actions that end in ``st.rerun()``
+    throw away what they drew: the outcome is kept in the session instead and drawn by
+    :func:`show_notice` where the page wants it.
+    """
+    st.session_state[NOTICE] = (kind, text)
+
+
+def show_notice(lasting: bool = False) -> None:
+    """Draw the kept outcome once: an error stays on the page, the rest pop up briefly.
+
+    ``lasting`` keeps successes on the page too, for outcomes worth reading twice (how
+    many contacts an export sent).
+    """
+    if NOTICE not in st.session_state:
+        return
+    kind, text = st.session_state.pop(NOTICE)
+    icon = {"error": ":material/error:", "success": ":material/check_circle:"}.get(
+        kind, ":material/info:")
+    if kind == "error":
+        st.error(text, icon=icon)
+    elif lasting:
+        (st.success if kind == "success" else st.info)(text, icon=icon)
+    else:
+        st.toast(text, icon=icon)
+
+
 def format_count(value: int) -> str:
     """``12345`` -> ``"12,345"``."""
     return f"{value:,}"

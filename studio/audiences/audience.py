@@ -35,8 +35,9 @@ class Audience:
     Attributes
     ----------
     rows
-        One row per consented member: ``customer_id, email, phone, country`` (and
-        ``score`` when ranked by a score), sorted by ``customer_id``.
+        One row per consented member: ``customer_id, email, phone, country`` (and, when
+        ranked by a score, ``score`` and the ``model_version`` that scored it, so a
+        destination can tell which model picked each person), sorted by ``customer_id``.
     matched
         Members of the segment before the consent check (and before any top N).
     consented
@@ -106,7 +107,7 @@ def _top_by_score(con, rows: pl.DataFrame, top_n: int, target: str,
     ranked = (rows.join(current, on="customer_id", how="inner")
               .sort(["score", "customer_id"], descending=[True, False]).head(top_n))
     versions = sorted(ranked["model_version"].drop_nulls().unique().to_list())
-    return ranked.drop("model_version").sort("customer_id"), versions
+    return ranked.sort("customer_id"), versions
 
 
 def build_audience(settings: Settings, con: duckdb.DuckDBPyConnection, segment: str, *,

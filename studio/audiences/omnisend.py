@@ -1,11 +1,14 @@
 """The Omnisend-style send engine as a destination: contacts upserted with the audience's tag.
 
-Each batch of changes becomes one ``POST /v3/batches`` of at most 1,000 contact upserts,
-then ``GET /v3/batches/{batchID}`` is polled until the engine finished it. A contact is
-confirmed only when the finished batch reports no error for it; per-item errors become
-failed items, which the outbox retries and, after its bounded attempts, lists as dead.
-The engine has no idempotency keys, so a retried batch upserts the same contacts by
-identifier again, which changes nothing.
+Each batch of changes becomes one ``POST /v3/batches`` of at most 1,000 contact upserts
+and at most 1 MB of JSON (a batch that would be larger is split). The engine may answer
+with the batch already ``finished`` (or ``stopped``), counts and errors included; only an
+unfinished batch is polled with ``GET /v3/batches/{batchID}``, because every request
+counts against the engine's 400 a minute. A contact is confirmed only when the finished
+batch reports no error for it; per-item errors become failed items, which the outbox
+retries and, after its bounded attempts, lists as dead. The engine has no idempotency
+keys, so a retried batch upserts the same contacts by identifier again, which changes
+nothing.
 
 The engine is not a mirror: removing the audience's tag from those who left is not part
 of a tag-upsert API, so members who leave the audience are not removed (see
@@ -14,6 +17,7 @@ of a tag-upsert API, so members who leave the audience are not removed (see
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -35,6 +39,11 @@ from studio.errors import UserError
 
 API_KEY_NAME = "STUDIO_OMNISEND_API_KEY"
 MAX_BATCH_ITEMS = 1000
+MAX_BODY_BYTES = 1_000_000
+"""The engine's limits on one batch: items, and bytes of JSON (its docs say "under 1 MB")."""
+_BODY_START = b'{"method":"POST","endpoint":"contacts","items":['
+_BODY_END = b"]}"
+FINAL_STATUSES = frozenset({"finished", "stopped"})
 ADDRESS_OF = {"email": ("email", "email"), "sms": ("phone", "phone")}
 """channel -> (identifier type, payload field holding the address)."""
 
@@ -73,9 +82,34 @@ def contact_of(change: Change, tag: str, channel: str, status_date: str) -> dict
     return contact
 
 
-def _chunks(items: list, size: int):
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
+def encode_contact(contact: dict) -> bytes:
+    """One contact as compact JSON, as it goes into a batch's body."""
+    return json.dumps(contact, separators=(",", ":")).encode("utf-8")
+
+
+def pack_batches(encoded: list[bytes], max_items: int = MAX_BATCH_ITEMS,
+                 max_bytes: int = MAX_BODY_BYTES) -> list[range]:
+    """Split encoded contacts, in order, into runs that make bodies within both limits.
+
+    Returns index ranges into ``encoded``. A contact too large for any body gets a range
+    of its own (the caller fails it rather than sending it).
+    """
+    room = max_bytes - len(_BODY_START) - len(_BODY_END)
+    runs, start, size = [], 0, 0
+    for index, item in enumerate(encoded):
+        extra = len(item) + (1 if index > start else 0)  # the comma before it
+        if index > start and (index - start == max_items or size + extra > room):
+            runs.append(range(start, index))
+            start, size, extra = index, 0, len(item)
+        size += extra
+    if start < len(encoded):
+        runs.append(range(start, len(encoded)))
+    return runs
+
+
+def batch_body(encoded: list[bytes]) -> bytes:
+    """The ``POST /v3/batches`` body upserting the encoded contacts."""
+    return _BODY_START + b",".join(encoded) + _BODY_END
 
 
 @dataclass
@@ -96,6 +130,7 @@ class OmnisendDestination:
     retry: RetryPolicy = RetryPolicy()
     poll_interval: float = 1.0
     poll_limit: float = 300.0
+    batch_size: int = MAX_BATCH_ITEMS
     kind: str = "omnisend"
     mirror: bool = False
     snapshot: bool = False
@@ -133,7 +168,7 @@ class OmnisendDestination:
         raise TypeError("a send engine takes batches, not snapshots")
 
     def deliver(self, batch: list[Change]) -> list[ItemResult]:
-        """Upsert ``batch`` in batches of at most 1,000; one confirmed-or-not result per item.
+        """Upsert ``batch`` in batches of at most 1,000 items and 1 MB; one result per item.
 
         Raises
         ------
@@ -147,28 +182,34 @@ class OmnisendDestination:
         if self.segment is None:
             raise TypeError("an omnisend destination needs for_audience(segment, channel) "
                             "before it can deliver")
-        results: list[ItemResult] = []
-        for chunk in _chunks(batch, MAX_BATCH_ITEMS):
-            results += self._deliver_chunk(chunk)
+        field_name = ADDRESS_OF[self.channel][1]
+        sendable = [c for c in batch if c.action != "remove" and c.payload.get(field_name)]
+        chosen = {c.customer_id for c in sendable}
+        results = [ItemResult(c.customer_id, False, f"no {field_name} to send to")
+                   for c in batch if c.customer_id not in chosen]
+        stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        encoded = [encode_contact(contact_of(c, self.tag, self.channel, stamp))
+                   for c in sendable]
+        for run in pack_batches(encoded):
+            chunk = sendable[run.start:run.stop]
+            body = batch_body(encoded[run.start:run.stop])
+            if len(body) > MAX_BODY_BYTES:  # a single contact over the limit: never sendable
+                results += [ItemResult(c.customer_id, False, "contact larger than the "
+                                       "engine's 1 MB limit") for c in chunk]
+            else:
+                results += self._deliver_chunk(chunk, body)
         return results
 
-    def _deliver_chunk(self, chunk: list[Change]) -> list[ItemResult]:
-        field_name = ADDRESS_OF[self.channel][1]
-        sendable = [c for c in chunk if c.action != "remove" and c.payload.get(field_name)]
-        chosen = {c.customer_id for c in sendable}
-        skipped = [ItemResult(c.customer_id, False, f"no {field_name} to send to")
-                   for c in chunk if c.customer_id not in chosen]
-        if not sendable:
-            return skipped
-        stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        body = {"method": "POST", "endpoint": "contacts",
-                "items": [contact_of(c, self.tag, self.channel, stamp) for c in sendable]}
+    def _deliver_chunk(self, sendable: list[Change], body: bytes) -> list[ItemResult]:
+        """POST one batch; use its answer if finished, else poll it until it is."""
         try:
-            created = self._checked(self.client().request("POST", "/v3/batches", body))
-            outcome = self._await_batch(str(created["batchID"]))
+            created = self._checked(self.client().request(
+                "POST", "/v3/batches", body, {"Content-Type": "application/json"}))
+            outcome = (created if created.get("status") in FINAL_STATUSES
+                       else self._await_batch(str(created["batchID"])))
         except SendError as error:
-            return skipped + [ItemResult(c.customer_id, False, str(error)) for c in sendable]
-        return skipped + self._item_results(sendable, outcome)
+            return [ItemResult(c.customer_id, False, str(error)) for c in sendable]
+        return self._item_results(sendable, outcome)
 
     def _checked(self, response) -> dict:
         client = self.client()
@@ -188,7 +229,7 @@ class OmnisendDestination:
         deadline = time.monotonic() + self.poll_limit
         while True:
             outcome = self._checked(self.client().request("GET", f"/v3/batches/{batch_id}"))
-            if outcome.get("status") in {"finished", "stopped"}:
+            if outcome.get("status") in FINAL_STATUSES:
                 return outcome
             if time.monotonic() > deadline:
                 raise SendError(f"batch {batch_id} not finished after {self.poll_limit:g} s")

@@ -79,6 +79,26 @@ export_state = Table(
 )
 """What each destination holds of each audience, as last confirmed: the base of the diff."""
 
+export_schedules = Table(
+    "export_schedules",
+    metadata,
+    Column("schedule_id", Integer, primary_key=True, autoincrement=True),
+    Column("segment", String(200), nullable=False),
+    Column("destination", Text, nullable=False),  # a spec holding no secret
+    Column("channel", String(16), nullable=False),
+    Column("top_n", Integer),
+    Column("score_target", String(200)),
+    Column("created_by", String(200), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("last_run_id", Integer),
+    Column("last_status", String(16)),
+    Column("last_synced_at", DateTime),
+    Column("last_error", Text),
+    UniqueConstraint("segment", "destination", "channel", name="uq_export_schedule"),
+)
+"""Exports to refresh on every ``studio audiences sync`` (a cron job): the latest saved
+version of the segment, at the data's latest time, to the same destination."""
+
 audit_log = Table(
     "audit_log",
     metadata,

@@ -11,7 +11,6 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 from scipy import stats
-from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
 from studio.experiments.analysis import AnalysisSettings, analyze_experiment
@@ -19,6 +18,7 @@ from studio.experiments.campaigns import aggregate_campaign
 from studio.experiments.power import compute_power, required_units_per_arm
 from studio.experiments.reading import describe_result, describe_srm, format_share, result_frame
 from studio.warehouse import connect_reader
+from tests.app.downloads import record_downloads, stored_file
 from tests.conftest import SHARED_DATA
 
 pytestmark = pytest.mark.app
@@ -88,18 +88,6 @@ def upload(app: AppTest, name: str, text: str) -> AppTest:
     return app
 
 
-def record_downloads(monkeypatch) -> list[MemoryMediaFileStorage]:
-    """The media stores of the next AppTest runs, where download buttons keep their data."""
-    stores = []
-
-    class RecordingStorage(MemoryMediaFileStorage):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            stores.append(self)
-
-    monkeypatch.setattr("streamlit.testing.v1.app_test.MemoryMediaFileStorage",
-                        RecordingStorage)
-    return stores
 
 
 def units_csv(counts: dict[str, tuple[int, int]]) -> str:
@@ -180,7 +168,7 @@ def test_the_download_holds_the_results_table(demo_home, monkeypatch):
     app = pick_campaign(open_page(demo_home.home, monkeypatch), CAMPAIGN)
     button = app.get("download_button")[0]
     assert button.label == "Download the results (CSV)"
-    stored = stores[-1].get_file(button.proto.url.rsplit("/", 1)[1])
+    stored = stored_file(stores, button)
     assert stored.filename == f"ab-{CAMPAIGN}.csv"
     expected = result_frame(library_result(demo_home, CAMPAIGN))
     downloaded = pl.read_csv(io.BytesIO(stored.content))
@@ -210,7 +198,7 @@ def test_hillstrom_uploaded_gives_its_published_figures(demo_home, monkeypatch):
     # Mens vs No E-Mail spend: (0.48514, 1.05452) by Student's t; Welch's agrees to 1e-5.
     button = app.get("download_button")[0]
     download = pl.read_csv(io.BytesIO(
-        stores[-1].get_file(button.proto.url.rsplit("/", 1)[1]).content))
+        stored_file(stores, button).content))
     mens = download.filter((pl.col("metric") == "spend") & (pl.col("arm") == "Mens E-Mail"))
     assert mens["difference_low"][0] == pytest.approx(0.48514, abs=2e-5)
     assert mens["difference_high"][0] == pytest.approx(1.05452, abs=2e-5)

@@ -5,6 +5,12 @@ upserts, GET its status) over an in-memory contact store keyed by identifier, ch
 ``X-API-KEY``, optionally enforcing a steady rate (429 beyond it); and ``/hook``, which
 verifies ``X-Studio-Signature`` and applies upserts and removals by customer id.
 
+A batch reads ``inProgress`` for its first ``polls_in_progress`` polls and the POST
+answers ``pending``, as the real engine does; with ``polls_in_progress=0`` the engine
+works synchronously and the POST answers with the finished batch (counts and errors).
+Bodies over ``max_body_bytes`` (1 MB, the engine's documented limit) or with more than
+1,000 items are refused with 413 / 400.
+
 Faults are queued in ``faults`` and each POST takes the next one:
 
 - ``"429"`` / ``"429-retry-after"``: refuse (the latter with ``Retry-After``);
@@ -33,8 +39,11 @@ class SendEngine:
 
     def __init__(self, api_key: str = "test-key", webhook_secret: str = "hook-secret", *,
                  rate_per_minute: float | None = None, burst: float = 2.0,
-                 polls_in_progress: int = 1, slow_seconds: float = 0.5):
+                 polls_in_progress: int = 1, slow_seconds: float = 0.5,
+                 max_body_bytes: int = 1_000_000):
         self.api_key, self.webhook_secret = api_key, webhook_secret
+        self.max_body_bytes = max_body_bytes
+        self.body_sizes: list[int] = []
         self.rate_per_minute, self.burst = rate_per_minute, burst
         self.polls_in_progress, self.slow_seconds = polls_in_progress, slow_seconds
         self.contacts: dict[str, dict] = {}
@@ -113,6 +122,12 @@ class SendEngine:
                 "polls": 0}
             return self.batches[batch_id]
 
+    def finished_batch(self, batch_id: str) -> dict:
+        """The batch's record as a finished batch (the synchronous POST answer)."""
+        with self.lock:
+            shown = {k: v for k, v in self.batches[batch_id].items() if k != "polls"}
+        return {**shown, "status": "finished"}
+
     def poll_batch(self, batch_id: str) -> dict | None:
         """The batch's record; it reads ``inProgress`` for the first few polls."""
         with self.lock:
@@ -139,6 +154,9 @@ class SendEngine:
 class _Handler(BaseHTTPRequestHandler):
     state: SendEngine
     protocol_version = "HTTP/1.1"
+    # http.server writes an answer's headers and body apart; with Nagle's algorithm on, a
+    # kept-alive client's delayed ACK then holds the body back for 40 ms or more
+    disable_nagle_algorithm = True
 
     def log_message(self, *args) -> None:  # keep the test output quiet
         pass
@@ -202,12 +220,17 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if self.path != "/v3/batches":
             return self._answer(404, {"error": "not found"})
+        if len(body) > self.state.max_body_bytes:
+            return self._answer(413, {"error": "payload larger than 1 MB"})
         request = json.loads(body)
         if len(request["items"]) > 1000:
             return self._answer(400, {"error": "at most 1000 items"})
+        self.state.body_sizes.append(len(body))
         batch = self.state.apply_batch(request["items"])
         if fault == "lost":
             return self._drop()
+        if self.state.polls_in_progress == 0:
+            return self._answer(200, self.state.finished_batch(batch["batchID"]))
         self._answer(200, {"batchID": batch["batchID"], "status": "pending"})
 
     def _hook(self, body: bytes, lost: bool) -> None:

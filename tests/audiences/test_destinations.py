@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import os
+import random
 import subprocess
 import sys
 
@@ -11,7 +14,15 @@ import polars as pl
 import pytest
 
 from studio.audiences.destinations import CsvFile, ParquetFile, SqlMirror, parse_destination
-from studio.audiences.diff import diff_audience, hash_payload, payload_of
+from studio.audiences.diff import (
+    canonical_json,
+    compare_snapshots,
+    diff_audience,
+    hash_payload,
+    payload_frame,
+    payload_of,
+    row_hashes,
+)
 from studio.errors import UserError
 from tests.audiences.reference import consented_ids
 
@@ -89,3 +100,45 @@ def test_the_cli_exports_lists_runs_and_explains_bad_specs(home, benelux, tmp_pa
         assert failed.returncode == 2 and "Traceback" not in failed.stderr
         assert message.startswith("error: ") and fragment in message
         assert message.count(". ") == 0  # one sentence
+
+
+def test_the_vectorised_payloads_equal_the_reference_json_byte_for_byte():
+    # random rows with what JSON must escape: quotes, backslashes, control characters,
+    # non-ASCII and astral characters, empty and missing values, NaN, infinities, tiny floats
+    rng = random.Random(11)
+    alphabet = ["a", "Z", "0", "@", ".", '"', "\\", "\n", "\x7f", "é", "中", "😀", " ", "/"]
+
+    def text():
+        if rng.random() < 0.2:
+            return rng.choice([None, ""])
+        return "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 6)))
+
+    floats = [None, math.nan, math.inf, 0.0, 1.0, 1e-7, 2.5e-05, 123456789.123456789, 0.1]
+    rows = pl.DataFrame({
+        "customer_id": [f"c{i}" for i in range(3000)],
+        "email": [text() for _ in range(3000)], "phone": [text() for _ in range(3000)],
+        "score": [rng.choice(floats + [rng.random()]) for _ in range(3000)],
+        "model_version": [text() for _ in range(3000)]})
+    built = payload_frame(rows)
+    expected = [canonical_json(payload_of(row)) for row in rows.iter_rows(named=True)]
+    assert built["payload"].to_list() == expected
+    assert built["payload_hash"].to_list() == [hashlib.sha256(text.encode()).hexdigest()
+                                               for text in expected]
+
+
+def test_file_diffs_count_by_row_hash():
+    before = pl.DataFrame({"customer_id": ["a", "b", "c"], "email": ["a@x", "b@x", "c@x"],
+                           "phone": [None, "", "+31"]})
+    after = pl.DataFrame({"customer_id": ["b", "c", "d"], "email": ["b@x", "c@new", "d@x"],
+                          "phone": [None, "+31", None]})  # b: "" and None are both "unset"
+    diff = compare_snapshots(row_hashes(after), row_hashes(before))
+    assert diff.frame.rows() == [("c", "update"), ("d", "add"), ("a", "remove")]
+    assert diff.unchanged == 1
+    assert compare_snapshots(row_hashes(after), row_hashes(after)).frame.is_empty()
+
+
+def test_file_diffs_of_the_same_members_compare_row_by_row():
+    before = pl.DataFrame({"customer_id": ["a", "b"], "email": ["a@x", "b@x"]})
+    after = pl.DataFrame({"customer_id": ["a", "b"], "email": ["a@x", "b@new"]})
+    diff = compare_snapshots(row_hashes(after), row_hashes(before))
+    assert diff.frame.rows() == [("b", "update")] and diff.unchanged == 1

@@ -11,10 +11,13 @@ import sqlalchemy as sa
 
 from studio.audiences import history, outbox
 from studio.audiences.destinations import SqlMirror
+from studio.audiences.records import export_outbox
 from studio.audiences.runner import export_audience, resume_run
+from studio.errors import UserError
 from studio.rollups import build_rollups
 from studio.segments import library, operations
 from studio.segments.definition import parse_definition
+from studio.state import state_engine
 from studio.warehouse import connect_reader, writer
 from tests.audiences.conftest import BENELUX
 from tests.audiences.reference import consented_ids, ids_in_countries
@@ -235,6 +238,47 @@ def test_top_n_keeps_the_best_scored_consented_members_and_records_the_model(hom
     frame = pl.read_csv(tmp_path / "top.csv")
     assert sorted(frame["customer_id"]) == sorted(expected)
     assert frame["score"].to_list() == [round(current[i], 6) for i in frame["customer_id"]]
+    assert set(frame["model_version"]) == {"v1"}  # each member says which model picked them
     assert result.model_versions == {"purchase_90d": ["v1"]}
     assert history.get_run(home, result.run_id)["model_versions"] == {"purchase_90d": ["v1"]}
     assert result.counts["consented"] == 25
+
+
+def test_a_file_is_diffed_against_the_file_it_replaces(home, benelux, tmp_path):
+    spec = f"csv:{tmp_path / 'benelux.csv'}"
+    before = expected_members(home)
+    first = export_audience(home, benelux, spec)
+    key = history.get_run(home, first.run_id)["audience_key"]
+    # files keep no outbox: their state is one file of row hashes, replaced with the file
+    assert outbox.item_counts(home, first.run_id) == {"pending": 0, "sent": 0, "failed": 0,
+                                                      "dead": 0}
+    assert set(outbox.snapshot_state(home, key)["customer_id"]) == before
+    library.save_segment(home, parse_definition({**BENELUX, "rule": {"profile": {
+        "field": "country", "op": "in", "value": ["NL", "AT"]}}}), user="bo")
+    after = expected_members(home)
+    dry = export_audience(home, benelux, spec, dry_run=True)
+    assert set(dry.changes["add"]) == after - before
+    assert set(dry.changes["remove"]) == before - after and dry.changes["update"] == []
+    second = export_audience(home, benelux, spec)
+    assert {k: second.counts[k] for k in ("to_add", "to_remove", "unchanged", "sent")} == {
+        "to_add": len(after - before), "to_remove": len(before - after),
+        "unchanged": len(after & before), "sent": len(after ^ before)}
+    assert set(pl.read_csv(tmp_path / "benelux.csv")["customer_id"]) == after
+    assert set(outbox.snapshot_state(home, key)["customer_id"]) == after
+    third = export_audience(home, benelux, spec)
+    assert (third.counts["unchanged"], third.counts["sent"]) == (len(after), 0)
+
+
+def test_resume_refuses_a_run_killed_before_it_had_queued_everything(home, benelux, tmp_path):
+    url = f"sqlite:///{tmp_path / 'mirror.db'}"
+    with pytest.raises(RuntimeError):
+        export_audience(home, benelux, RecordingMirror(url, crash_after=0), batch_size=50)
+    run_id = history.list_runs(home)[0]["run_id"]
+    with state_engine(home).begin() as connection:  # as if killed while queuing
+        connection.execute(sa.delete(export_outbox).where(
+            export_outbox.c.run_id == run_id, export_outbox.c.item_id > sa.select(
+                sa.func.min(export_outbox.c.item_id) + 99).scalar_subquery()))
+    with pytest.raises(UserError, match="stopped before it had queued all its changes"):
+        resume_run(home, run_id, RecordingMirror(url))
+    again = export_audience(home, benelux, RecordingMirror(url))
+    assert again.counts["sent"] == len(expected_members(home))  # exporting again covers all

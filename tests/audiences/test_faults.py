@@ -7,6 +7,7 @@ failure must be accounted for in the outbox.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 
 import pytest
@@ -14,10 +15,22 @@ import sqlalchemy as sa
 
 from studio.audiences import history, outbox
 from studio.audiences.destinations import parse_destination
-from studio.audiences.omnisend import OmnisendDestination
+from studio.audiences.diff import Change, hash_payload
+from studio.audiences.omnisend import (
+    MAX_BODY_BYTES,
+    OmnisendDestination,
+    contact_of,
+    pack_batches,
+)
 from studio.audiences.records import export_outbox
-from studio.audiences.rest_client import RestClient, RetryPolicy, TokenBucket
-from studio.audiences.runner import export_audience, resume_run
+from studio.audiences.rest_client import (
+    PACING_HEADROOM,
+    PACING_SLIP,
+    RestClient,
+    RetryPolicy,
+    TokenBucket,
+)
+from studio.audiences.runner import WITHDRAWN_BEFORE_SENDING, export_audience, resume_run
 from studio.audiences.webhook import WebhookDestination, sign_body
 from studio.errors import UserError
 from studio.rollups import build_rollups
@@ -43,8 +56,12 @@ def engine(monkeypatch):
 
 
 def omnisend(engine: SendEngine, **knobs) -> OmnisendDestination:
-    """The engine as a destination, with small delays so the tests run fast."""
-    settings = {"rate_per_minute": None, "timeout": 0.3, "retry": FAST,
+    """The engine as a destination, with small delays so the tests run fast.
+
+    The timeout stays well above a loaded machine's slowest answer: a request that timed
+    out is sent again, which would make a test count two upserts.
+    """
+    settings = {"rate_per_minute": None, "timeout": 5.0, "retry": FAST,
                 "poll_interval": 0.01, **knobs}
     return OmnisendDestination(engine.url, **settings).for_audience("Benelux", "email")
 
@@ -92,7 +109,8 @@ def test_a_clean_export_upserts_each_consented_member_once_with_the_tag(home, be
 def test_transient_faults_are_retried_until_everyone_is_there_once(home, benelux, engine,
                                                                    faults, status):
     engine.faults.extend(faults)
-    result = export_audience(home, benelux, omnisend(engine), batch_size=100)
+    shorter = {"timeout": 0.3} if faults == ["slow"] else {}  # the engine waits 0.5 s
+    result = export_audience(home, benelux, omnisend(engine, **shorter), batch_size=100)
     emails = assert_engine_holds_exactly(engine, home)
     assert result.status == "succeeded" and result.counts["sent"] == len(emails)
     assert outbox.item_counts(home, result.run_id) == {"pending": 0, "sent": len(emails),
@@ -165,7 +183,7 @@ def test_the_client_paces_itself_under_the_servers_rate(home, benelux, monkeypat
 
 def test_the_webhook_mirrors_the_audience_through_faults_with_valid_signatures(home, benelux,
                                                                                 engine):
-    hook = WebhookDestination(f"{engine.url}/hook", timeout=0.3, retry=FAST)
+    hook = WebhookDestination(f"{engine.url}/hook", timeout=5.0, retry=FAST)
     engine.faults.extend(["500", "drop", "lost"])
     first = export_audience(home, benelux, hook.for_audience("Benelux", "email"),
                             batch_size=100)
@@ -263,6 +281,43 @@ class CrashingOmnisend(OmnisendDestination):
         return super().deliver(batch)
 
 
+class UnsubscribingOmnisend(OmnisendDestination):
+    """While its first batch is out, the ETL publishes an unsubscribe of ``leaver``."""
+
+    leaver: str | None = None
+    home = None
+
+    def deliver(self, batch):
+        if self.leaver is not None:
+            with writer(self.home) as con:
+                con.execute("INSERT INTO consent_events (consent_event_id, customer_id, "
+                            "channel, status, occurred_at, source) VALUES ('mid-run', ?, "
+                            "'email', 'unsubscribed', TIMESTAMP '2025-01-02 09:00:00', "
+                            "'unsubscribe_link')", [self.leaver])
+                build_rollups(con)
+            self.leaver = None
+        return super().deliver(batch)
+
+
+def test_an_unsubscribe_between_building_and_sending_keeps_that_person_out(home, benelux,
+                                                                         engine):
+    members = sorted(expected_members(home))
+    leaver = members[-1]  # in the last batch, sent after the unsubscribe was published
+    emails = emails_of(home, set(members))
+    unsubscribing = UnsubscribingOmnisend(engine.url, segment="Benelux", rate_per_minute=None,
+                                          retry=FAST, poll_interval=0.01)
+    unsubscribing.leaver, unsubscribing.home = leaver, home
+    result = export_audience(home, benelux, unsubscribing, batch_size=100)
+    assert result.counts["consented"] == len(members)  # the audience was built before
+    assert f"email:{emails[leaver]}" not in engine.contacts
+    assert set(engine.contacts) == {f"email:{emails[c]}" for c in members if c != leaver}
+    assert set(engine.applied.values()) == {1}
+    assert result.status == "partial"
+    assert (result.counts["sent"], result.counts["dead"]) == (len(members) - 1, 1)
+    [dead] = outbox.dead_letters(home, result.run_id)
+    assert (dead["customer_id"], dead["last_error"]) == (leaver, WITHDRAWN_BEFORE_SENDING)
+
+
 def test_an_unsubscribe_before_the_resumed_send_keeps_that_person_out(home, benelux, engine):
     crashing = CrashingOmnisend(engine.url, segment="Benelux", rate_per_minute=None,
                                 retry=FAST, poll_interval=0.01)
@@ -297,3 +352,113 @@ def test_the_cli_exports_to_the_rest_destination_by_spec(home, benelux, engine):
     assert {tuple(c["tags"]) for c in engine.contacts.values()} == {("studio:Benelux",)}
     assert API_KEY not in done.stdout + done.stderr
     assert len(emails) > 0
+
+
+MANY = {"name": "Many", "rule": {"profile": {"field": "country", "op": "in", "value": [
+    "DE", "GB", "FR", "NL", "IT", "ES", "AT", "US"]}}}
+
+
+def test_an_engine_that_answers_at_once_costs_one_request_per_thousand(home, monkeypatch):
+    library.save_segment(home, parse_definition(MANY), user="ana")
+    expected = expected_members(home, "Many")
+    emails = emails_of(home, expected)
+    monkeypatch.setenv("STUDIO_OMNISEND_API_KEY", API_KEY)
+    with SendEngine(api_key=API_KEY, polls_in_progress=0) as engine:
+        destination = OmnisendDestination(engine.url, rate_per_minute=None, retry=FAST)
+        result = export_audience(home, "Many", destination)  # the engine's batch size
+        assert set(engine.contacts) == {f"email:{e}" for e in emails.values()}
+        assert set(engine.applied.values()) == {1} and result.counts["sent"] == len(expected)
+        # e.g. 2,418 members: three POSTs of at most 1,000, and never a poll
+        assert len(expected) > 2000
+        assert engine.statuses("POST") == {200: -(-len(expected) // 1000)}
+        assert engine.statuses("GET") == {}
+
+
+def big_change(number: int, size: int) -> Change:
+    """A member whose e-mail address alone takes about ``size`` bytes of JSON."""
+    customer = f"C{number:06d}"
+    payload = {"customer_id": customer, "email": f"{'x' * size}{number:06d}@example.com"}
+    return Change(customer, "add", payload, hash_payload(payload))
+
+
+def test_contacts_are_split_so_that_no_body_exceeds_a_megabyte(monkeypatch):
+    monkeypatch.setenv("STUDIO_OMNISEND_API_KEY", API_KEY)
+    # 900 contacts of about 3 kB: 2.7 MB in all, though under the 1,000-item limit
+    batch = [big_change(n, 3000) for n in range(900)]
+    with SendEngine(api_key=API_KEY, polls_in_progress=0) as engine:
+        destination = OmnisendDestination(engine.url, rate_per_minute=None, retry=FAST)
+        results = destination.for_audience("Big", "email").deliver(batch)
+    assert all(r.ok for r in results) and len(results) == 900
+    assert set(engine.applied.values()) == {1} and len(engine.contacts) == 900
+    encoded = [len(json.dumps(contact_of(c, "studio:Big", "email", "2025-01-01T00:00:00Z"),
+                              separators=(",", ":"))) for c in batch]
+    # each contact encodes to the same size, so the packing is arithmetic
+    assert len(set(encoded)) == 1
+    per_body = (MAX_BODY_BYTES - len('{"method":"POST","endpoint":"contacts","items":[]}') + 1) // (
+        encoded[0] + 1)
+    assert len(engine.body_sizes) == -(-900 // per_body) == 3
+    assert max(engine.body_sizes) <= MAX_BODY_BYTES and 413 not in engine.statuses()
+
+
+def test_a_contact_too_large_for_any_body_fails_alone(monkeypatch):
+    monkeypatch.setenv("STUDIO_OMNISEND_API_KEY", API_KEY)
+    batch = [big_change(1, 10), big_change(2, MAX_BODY_BYTES), big_change(3, 10)]
+    with SendEngine(api_key=API_KEY, polls_in_progress=0) as engine:
+        destination = OmnisendDestination(engine.url, rate_per_minute=None, retry=FAST)
+        results = destination.for_audience("Big", "email").deliver(batch)
+    assert sorted((r.customer_id, r.ok) for r in results) == [
+        ("C000001", True), ("C000002", False), ("C000003", True)]
+    assert "larger than the engine's 1 MB limit" in next(r.error for r in results if not r.ok)
+    assert len(engine.contacts) == 2 and len(engine.body_sizes) == 2
+
+
+def test_pack_batches_honours_both_limits():
+    sizes = [b"x" * 10] * 7
+    assert pack_batches(sizes, max_items=3, max_bytes=10_000) == [range(0, 3), range(3, 6),
+                                                                  range(6, 7)]
+    # the envelope is 50 bytes: 50 + 10 + 1 + 10 = 71 fits, a third item (82) does not
+    assert pack_batches(sizes, max_items=1000, max_bytes=71) == [
+        range(0, 2), range(2, 4), range(4, 6), range(6, 7)]
+    assert pack_batches([b"x" * 100, b"y"], max_items=10, max_bytes=60) == [range(0, 1),
+                                                                            range(1, 2)]
+    assert pack_batches([]) == []
+
+
+def test_a_paced_clients_first_429_is_retried_after_a_slip_then_backs_off(monkeypatch):
+    with SendEngine(api_key=API_KEY) as engine:
+        client = RestClient(engine.url, {"X-API-KEY": API_KEY}, rate_per_minute=400,
+                            retry=RetryPolicy(attempts=4, base_delay=0.01, max_delay=0.05))
+        waits: list[float] = []
+        client.sleep = waits.append  # the bucket keeps its own, real sleep
+        engine.faults.extend(["429", "429"])
+        answer = client.request("POST", "/v3/batches", {"method": "POST",
+                                                        "endpoint": "contacts", "items": []})
+    assert answer.status == 200 and engine.statuses() == {429: 2, 200: 1}
+    # 10 % of the paced interval (60 / 392 s), then full jitter below 0.02 s
+    assert waits[0] == pytest.approx(PACING_SLIP * 60 / (400 * (1 - PACING_HEADROOM)))
+    assert len(waits) == 2 and 0 <= waits[1] < 0.02
+
+
+def test_ranked_contacts_carry_the_score_and_the_model_that_made_it(home, benelux, engine):
+    with writer(home) as con:
+        con.execute("CREATE TABLE IF NOT EXISTS scores (customer_id VARCHAR, target VARCHAR, "
+                    "model_version VARCHAR, score DOUBLE, decile INTEGER, scored_at TIMESTAMP)")
+        con.execute("INSERT INTO scores SELECT customer_id, 'purchase_90d', 'lgbm-7', "
+                    "hash(customer_id) % 1000 / 1000, NULL, TIMESTAMP '2024-12-01' "
+                    "FROM customers")
+        scored = dict(con.execute("SELECT customer_id, score FROM scores").fetchall())
+    result = export_audience(home, benelux, omnisend(engine), top_n=10,
+                             score_target="purchase_90d")
+    best = sorted(expected_members(home), key=lambda i: (-scored[i], i))[:10]
+    properties = {c["customProperties"]["studio_customer_id"]: c["customProperties"]
+                  for c in engine.contacts.values()}
+    assert sorted(properties) == sorted(best) and result.counts["sent"] == 10
+    assert {p["studio_model_version"] for p in properties.values()} == {"lgbm-7"}
+    assert {i: p["studio_score"] for i, p in properties.items()} == {
+        i: round(scored[i], 6) for i in best}
+    assert result.model_versions == {"purchase_90d": ["lgbm-7"]}
+    with state_engine(home).connect() as connection:  # the payloads the outbox kept
+        payloads = [json.loads(text) for text in connection.execute(sa.select(
+            export_outbox.c.payload).where(export_outbox.c.run_id == result.run_id)).scalars()]
+    assert {(p["model_version"], p["score"]) for p in payloads} == {
+        ("lgbm-7", round(scored[i], 6)) for i in best}

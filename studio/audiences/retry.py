@@ -1,0 +1,110 @@
+"""Retrying dead letters: items that failed every attempt, sent again once a person says so.
+
+A dead letter is a member the destination rejected :data:`~studio.audiences.outbox.MAX_ATTEMPTS`
+times (a malformed address, a destination that was down all run). After someone fixes the
+cause, a retry gives the run's dead letters a fresh set of attempts and delivers them, with
+the same guarantees as the run itself: consent is checked again first (people who withdrew
+it stay dead, with that reason), and an item becomes sent only once the destination
+confirms it. Only the latest run of an audience can be retried: a later export's diff
+already covers the members an older run failed to deliver.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from studio.audiences import history, outbox
+from studio.audiences.consent_gate import ConsentGate
+from studio.audiences.destinations import Destination, parse_destination
+from studio.audiences.records import export_outbox
+from studio.audiences.runner import (
+    BATCH_SIZE,
+    ExportResult,
+    Progress,
+    _deliver,
+    _final_counts,
+)
+from studio.config import Settings
+from studio.errors import UserError
+from studio.segments.library import current_user
+from studio.state import state_engine
+
+WITHDRAWN = "consent withdrawn before the retry; not sent"
+
+
+def destination_of_run(run: dict, destination_spec: str | Destination | None) -> Destination:
+    """The run's destination, rebuilt from its stored description unless one is given.
+
+    Raises
+    ------
+    UserError
+        When the stored description hides a password (it must then be given again) or
+        the destination writes files, which are written whole and never retried item by item.
+    """
+    if destination_spec is None:
+        if "***" in run["destination"]:
+            raise UserError(f"Run {run['run_id']}'s destination hides a password or a URL "
+                            "query; give the destination again to send to it.")
+        destination_spec = run["destination"]
+    destination = (parse_destination(destination_spec) if isinstance(destination_spec, str)
+                   else destination_spec)
+    if hasattr(destination, "for_audience") and destination.segment is None:
+        destination = destination.for_audience(run["segment"], run["channel"])
+    if destination.snapshot:
+        raise UserError(f"Run {run['run_id']} wrote a file, which is written whole; "
+                        "export again instead.")
+    return destination
+
+
+def requeue_dead_letters(settings: Settings, run_id: int, customer_ids: list[str]) -> int:
+    """Give these dead items of ``run_id`` a fresh set of attempts; return how many."""
+    if not customer_ids:
+        return 0
+    with state_engine(settings).begin() as connection:
+        return connection.execute(sa.update(export_outbox).where(
+            export_outbox.c.run_id == run_id, export_outbox.c.status == "dead",
+            export_outbox.c.customer_id.in_(customer_ids)).values(
+            status="pending", attempts=0, updated_at=outbox.now())).rowcount
+
+
+def retry_dead_letters(settings: Settings, run_id: int,
+                       destination_spec: str | Destination | None = None, *,
+                       progress: Progress | None = None,
+                       batch_size: int | None = None) -> ExportResult:
+    """Deliver the dead letters of ``run_id`` again, after re-checking consent.
+
+    Raises
+    ------
+    UserError
+        When the run is unknown, has no dead letters, was followed by a later export of
+        the same audience, or its destination cannot be rebuilt (see
+        :func:`destination_of_run`).
+    """
+    progress = progress or (lambda _label, _fraction: None)
+    run = history.get_run(settings, run_id)
+    dead = outbox.dead_letters(settings, run_id)
+    if not dead:
+        raise UserError(f"Export run {run_id} has no dead letters to retry.")
+    if history.latest_run_id(settings, run["audience_key"]) != run_id:
+        raise UserError(f"Export run {run_id} was followed by a later export of the same "
+                        "audience, which covers these members; export again instead.")
+    destination = destination_of_run(run, destination_spec)
+    ids = [item["customer_id"] for item in dead]
+    sendable = [item["customer_id"] for item in dead if item["action"] != "remove"]
+    with ConsentGate(settings, run["channel"]) as gate:
+        withdrawn = set(gate.withdrawn(sendable))
+        requeue_dead_letters(settings, run_id, [i for i in ids if i not in withdrawn])
+        outbox.abandon_items(settings, run_id, sorted(withdrawn), WITHDRAWN)
+        _deliver(settings, run_id, run["audience_key"], destination,
+                 batch_size or getattr(destination, "batch_size", BATCH_SIZE), progress, gate)
+    status, sent = _final_counts(settings, run_id)
+    counts = {k: run[k] for k in ("matched", "consented", "to_add", "to_update", "to_remove",
+                                  "unchanged")} | sent
+    history.finish_run(settings, run_id, status, counts,
+                       f"dead letters retried: {len(ids) - len(withdrawn)} of {len(ids)}")
+    history.write_audit(settings, current_user(), "audience.export.retry", run["audience_key"],
+                        {"run_id": run_id, "status": status, "retried": len(ids) - len(withdrawn),
+                         "withdrawn": len(withdrawn), **counts})
+    progress("Done", 1.0)
+    return ExportResult(run_id, status, False, run["destination"], counts,
+                        run["model_versions"])
