@@ -12,6 +12,18 @@ TABS = ["Retention", "Repeat purchase", "RFM", "Funnels", "Compare segments"]
 EVERYONE = "Everyone"
 PERIOD_NAMES = {"week": "Week", "month": "Month", "quarter": "Quarter"}
 
+
+def choose_cohorts(row, period_key: str, cohort_by_key: str) -> tuple[str, str]:
+    """The period and the cohort choice, drawn in the first two columns of ``row``."""
+    period = row[0].segmented_control(
+        "Period", list(PERIOD_NAMES), default="month", required=True,
+        format_func=PERIOD_NAMES.get, key=period_key)
+    cohort_by = row[1].selectbox("Cohort by", list(retention.COHORT_BY),
+                                 format_func=lambda k: retention.COHORT_BY[k].capitalize(),
+                                 key=cohort_by_key)
+    return period, cohort_by
+
+
 st.title("Cohorts")
 
 with ui.user_errors():
@@ -48,12 +60,7 @@ with ui.user_errors():
     if tab_retention.open:
         with tab_retention:
             row = st.columns(3)
-            period = row[0].segmented_control(
-                "Period", list(PERIOD_NAMES), default="month", required=True,
-                format_func=PERIOD_NAMES.get, key="cohorts_period")
-            cohort_by = row[1].selectbox("Cohort by", list(retention.COHORT_BY),
-                                         format_func=lambda k: retention.COHORT_BY[k].capitalize(),
-                                         key="cohorts_by")
+            period, cohort_by = choose_cohorts(row, "cohorts_period", "cohorts_by")
             metric = row[2].selectbox("Show", list(retention.METRICS),
                                       format_func=retention.METRICS.get, key="cohorts_metric")
             view = retention.retention_matrix(con, period=period, cohort_by=cohort_by,
@@ -68,12 +75,7 @@ with ui.user_errors():
     if tab_repeat.open:
         with tab_repeat:
             row = st.columns(4)
-            period = row[0].segmented_control(
-                "Period", list(PERIOD_NAMES), default="month", required=True,
-                format_func=PERIOD_NAMES.get, key="repeat_period")
-            cohort_by = row[1].selectbox("Cohort by", list(retention.COHORT_BY),
-                                         format_func=lambda k: retention.COHORT_BY[k].capitalize(),
-                                         key="repeat_by")
+            period, cohort_by = choose_cohorts(row, "repeat_period", "repeat_by")
             bin_days = row[2].number_input("Days per bar", min_value=1, max_value=365, value=7,
                                            key="repeat_bin_days")
             max_days = row[3].number_input("Curve up to day", min_value=0, max_value=3650,

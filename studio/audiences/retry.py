@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from studio.audiences import history, outbox
 from studio.audiences.consent_gate import ConsentGate
-from studio.audiences.destinations import Destination, parse_destination
+from studio.audiences.destinations import Destination
 from studio.audiences.records import export_outbox
 from studio.audiences.runner import (
     BATCH_SIZE,
@@ -23,6 +23,7 @@ from studio.audiences.runner import (
     Progress,
     _deliver,
     _final_counts,
+    destination_of_run,
 )
 from studio.config import Settings
 from studio.errors import UserError
@@ -30,30 +31,6 @@ from studio.segments.library import current_user
 from studio.state import state_engine
 
 WITHDRAWN = "consent withdrawn before the retry; not sent"
-
-
-def destination_of_run(run: dict, destination_spec: str | Destination | None) -> Destination:
-    """The run's destination, rebuilt from its stored description unless one is given.
-
-    Raises
-    ------
-    UserError
-        When the stored description hides a password (it must then be given again) or
-        the destination writes files, which are written whole and never retried item by item.
-    """
-    if destination_spec is None:
-        if "***" in run["destination"]:
-            raise UserError(f"Run {run['run_id']}'s destination hides a password or a URL "
-                            "query; give the destination again to send to it.")
-        destination_spec = run["destination"]
-    destination = (parse_destination(destination_spec) if isinstance(destination_spec, str)
-                   else destination_spec)
-    if hasattr(destination, "for_audience") and destination.segment is None:
-        destination = destination.for_audience(run["segment"], run["channel"])
-    if destination.snapshot:
-        raise UserError(f"Run {run['run_id']} wrote a file, which is written whole; "
-                        "export again instead.")
-    return destination
 
 
 def requeue_dead_letters(settings: Settings, run_id: int, customer_ids: list[str]) -> int:

@@ -204,6 +204,28 @@ def _for_audience(destination_spec: str | Destination, segment: str,
     return destination
 
 
+def destination_of_run(run: dict, destination_spec: str | Destination | None) -> Destination:
+    """A past run's destination, rebuilt from its stored description unless one is given.
+
+    Raises
+    ------
+    UserError
+        When the stored description hides a password or a URL query (it must then be
+        given again) or the destination writes files, which are written whole and never
+        resumed or retried item by item.
+    """
+    if destination_spec is None:
+        if "***" in run["destination"]:
+            raise UserError(f"Run {run['run_id']}'s destination hides a password or a URL "
+                            "query; give the destination again (--to) to send to it.")
+        destination_spec = run["destination"]
+    destination = _for_audience(destination_spec, run["segment"], run["channel"])
+    if destination.snapshot:
+        raise UserError(f"Run {run['run_id']} wrote a file, which is written whole; "
+                        "export again instead.")
+    return destination
+
+
 def _decide(settings: Settings, key: str, destination: Destination,
             rows: pl.DataFrame) -> tuple[pl.DataFrame, AudienceDiff]:
     """What each member's state will be once delivered, and the diff against the last one.
@@ -333,15 +355,8 @@ def resume_run(settings: Settings, run_id: int,
     if sum(outbox.item_counts(settings, run_id).values()) < decided:
         raise UserError(f"Export run {run_id} stopped before it had queued all its changes; "
                         "export again instead of resuming it.")
-    if destination_spec is None:
-        if "***" in run["destination"]:
-            raise UserError(f"Run {run_id}'s destination hides a password; give it again "
-                            "with --to to resume.")
-        destination_spec = run["destination"]
-    destination = _for_audience(destination_spec, run["segment"], run["channel"])
+    destination = destination_of_run(run, destination_spec)
     batch_size = batch_size or getattr(destination, "batch_size", BATCH_SIZE)
-    if destination.snapshot:
-        raise UserError(f"Run {run_id} wrote a file, which is written whole; export again.")
     with ConsentGate(settings, run["channel"]) as gate:
         _deliver(settings, run_id, run["audience_key"], destination, batch_size, progress, gate)
     status, sent = _final_counts(settings, run_id)
