@@ -68,12 +68,15 @@ def unfinished_runs(settings: Settings, audience_key: str) -> list[dict]:
     A run killed half-way stays ``running``; one that raised is ``failed``. Either way its
     pending items were not confirmed.
     """
-    undelivered = sa.select(export_outbox.c.run_id).where(
+    # correlated on the run, so the outbox's (run_id, status) index answers it: the outbox
+    # keeps every past run's items, and a scan of all of them would grow with the history
+    undelivered = sa.exists().where(
+        export_outbox.c.run_id == export_runs.c.run_id,
         export_outbox.c.status.in_(("pending", "failed")),
         export_outbox.c.attempts < MAX_ATTEMPTS)
     query = (sa.select(export_runs)
              .where(export_runs.c.audience_key == audience_key, ~export_runs.c.dry_run,
-                    export_runs.c.run_id.in_(undelivered))
+                    undelivered)
              .order_by(export_runs.c.run_id))
     with state_engine(settings).connect() as connection:
         return [_as_dict(row) for row in connection.execute(query)]
