@@ -66,11 +66,8 @@ with ui.user_errors():
             view = retention.retention_matrix(con, period=period, cohort_by=cohort_by,
                                               filter=cohort_filter, members=members,
                                               metric=metric)
-            st.subheader(view.title)
-            if view.frame.is_empty():
-                st.info("No customer made a first purchase in this range.")
-            else:
-                show_view(view, "retention_matrix")
+            show_view(view, "retention_matrix",
+                      empty="No customer made a first purchase in this range.")
 
     if tab_repeat.open:
         with tab_repeat:
@@ -82,19 +79,13 @@ with ui.user_errors():
                                            value=365, key="repeat_max_days")
             histogram = repeat_purchase.time_to_second_order(
                 con, filter=cohort_filter, members=members, bin_days=int(bin_days))
-            st.subheader(histogram.title)
-            if histogram.frame.is_empty():
-                st.info("Nobody in this range has made a second purchase yet.")
-            else:
-                show_view(histogram, "time_to_second_order")
+            show_view(histogram, "time_to_second_order",
+                      empty="Nobody in this range has made a second purchase yet.")
             curve = repeat_purchase.repeat_purchase_curve(
                 con, period=period, cohort_by=cohort_by, filter=cohort_filter,
                 members=members, max_days=int(max_days))
-            st.subheader(curve.title)
-            if curve.frame.is_empty():
-                st.info("No customer made a first purchase in this range.")
-            else:
-                show_view(curve, "repeat_purchase_curve")
+            show_view(curve, "repeat_purchase_curve",
+                      empty="No customer made a first purchase in this range.")
 
     if tab_rfm.open:
         with tab_rfm:
@@ -122,4 +113,4 @@ with ui.user_errors():
                 view = compare.compare_segments(settings, con, chosen, cohort_filter)
                 st.subheader(view.title)
                 st.dataframe(view.frame, hide_index=True, key="compare_table")
-                show_view(view, "compare_segments")
+                show_view(view, "compare_segments", titled=False)

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from studio.config import Settings
 from studio.errors import UserError
-from studio.rollups import rollup_coverage
+from studio.rollups import RollupCoverage, rollup_coverage
 from studio.segments import library
 from studio.segments.compiler import Compiler
 from studio.segments.operations import CONTACT_COLUMN, default_as_of, has_table
@@ -63,17 +63,36 @@ def _query_frame(con: duckdb.DuckDBPyConnection, statement) -> pl.DataFrame:
     return con.sql(sql, params=params).pl()
 
 
-def consent_moment(con: duckdb.DuckDBPyConnection) -> datetime:
-    """Now, or the latest consent event if the history runs later: every event counts."""
-    latest = con.execute("SELECT max(occurred_at) FROM consent_events").fetchall()[0][0]
+def latest_consent_at(con: duckdb.DuckDBPyConnection) -> datetime | None:
+    """The time of the latest consent event in the warehouse (``None`` without any)."""
+    return con.execute("SELECT max(occurred_at) FROM consent_events").fetchall()[0][0]
+
+
+def moment_after(latest: datetime | None) -> datetime:
+    """Now, or ``latest`` if the history runs later: every consent event counts."""
     now = datetime.now().replace(microsecond=0)
     return max(now, latest) if latest else now
+
+
+def consent_moment(con: duckdb.DuckDBPyConnection) -> datetime:
+    """Now, or the latest consent event if the history runs later: every event counts."""
+    return moment_after(latest_consent_at(con))
 
 
 def consented_members(con: duckdb.DuckDBPyConnection, member_ids: sa.Select,
                       channel: str) -> sa.Select:
     """The audience columns of ``member_ids`` who may be reached on ``channel`` right now."""
-    compiler = Compiler(consent_moment(con), rollups=rollup_coverage(con))
+    return reachable_members(member_ids, channel, consent_moment(con), rollup_coverage(con))
+
+
+def reachable_members(member_ids: sa.Select, channel: str, moment: datetime,
+                      rollups: RollupCoverage | None) -> sa.Select:
+    """:func:`consented_members` with the consent moment and rollup coverage already known.
+
+    Both change only when a load publishes the warehouse, so a caller checking batch after
+    batch (:mod:`studio.audiences.consent_gate`) reads them once per published version.
+    """
+    compiler = Compiler(moment, rollups=rollups)
     address = sa.func.nullif(customers.c[CONTACT_COLUMN[channel]], "")
     return (sa.select(*(customers.c[name] for name in AUDIENCE_COLUMNS))
             .where(customers.c.customer_id.in_(member_ids),

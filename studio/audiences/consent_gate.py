@@ -16,12 +16,14 @@ a batch is then checked at most one batch-time (about 0.15 s) before it leaves.
 from __future__ import annotations
 
 from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime
 
 import duckdb
 import sqlalchemy as sa
 
-from studio.audiences.audience import consented_members
+from studio.audiences.audience import latest_consent_at, moment_after, reachable_members
 from studio.config import Settings
+from studio.rollups import RollupCoverage, rollup_coverage
 from studio.sql import to_sql
 from studio.warehouse import connect_reader, warehouse_version
 
@@ -33,6 +35,9 @@ class ConsentGate:
         self.settings, self.channel = settings, channel
         self._con: duckdb.DuckDBPyConnection | None = None
         self._version: tuple[int, int] | None = None
+        # what changes only with a publication, read once per version
+        self._latest: datetime | None = None
+        self._rollups: RollupCoverage | None = None
         # one worker owns the connection: a DuckDB connection serves one thread at a time
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="consent-gate")
         self._ahead: tuple[tuple[str, ...], Future] | None = None
@@ -42,6 +47,7 @@ class ConsentGate:
         if self._con is None or version != self._version:
             self._close_connection()
             self._con, self._version = connect_reader(self.settings), version
+            self._latest, self._rollups = latest_consent_at(self._con), rollup_coverage(self._con)
         return self._con
 
     def _withdrawn_now(self, customer_ids: list[str]) -> list[str]:
@@ -50,7 +56,8 @@ class ConsentGate:
         listed = sa.bindparam("customer_ids", customer_ids, type_=sa.ARRAY(sa.String))
         ids = sa.select(sa.func.unnest(listed, type_=sa.String).label("customer_id"))
         con = self._reader()
-        sql, params = to_sql(consented_members(con, ids, self.channel))
+        sql, params = to_sql(reachable_members(ids, self.channel, moment_after(self._latest),
+                                               self._rollups))
         reachable = {row[0] for row in con.execute(sql, params).fetchall()}
         return sorted(set(customer_ids) - reachable)
 

@@ -96,8 +96,10 @@ def _retire_unfinished(settings: Settings, key: str, new_run: int) -> None:
 WITHDRAWN_BEFORE_SENDING = "consent withdrawn before sending; not sent"
 
 
-def _needing_consent(changes) -> list[str]:
-    """The customer ids of ``changes`` (Change objects) that would be sent: not removals."""
+def _needing_consent(changes: list[Change] | pl.DataFrame) -> list[str]:
+    """The customer ids of ``changes`` that would be sent: every action but removals."""
+    if isinstance(changes, pl.DataFrame):
+        return changes.filter(pl.col("action") != "remove")["customer_id"].to_list()
     return [c.customer_id for c in changes if c.action != "remove"]
 
 
@@ -156,8 +158,7 @@ def _queue_and_deliver(settings: Settings, run_id: int, key: str, destination: D
     from the outbox by :func:`_deliver`.
     """
     done = 0
-    first = changes.head(batch_size)
-    gate.check_ahead(first.filter(pl.col("action") != "remove")["customer_id"].to_list())
+    gate.check_ahead(_needing_consent(changes.head(batch_size)))
     with outbox.BackgroundQueue(settings, run_id, changes, batch_size) as queue:
         for start in range(0, changes.height, batch_size):
             chunk = changes.slice(start, batch_size)
@@ -166,8 +167,7 @@ def _queue_and_deliver(settings: Settings, run_id: int, key: str, destination: D
                      for customer_id, action, payload, payload_hash in chunk.select(
                          "customer_id", "action", "payload", "payload_hash").iter_rows()]
             following = changes.slice(start + batch_size, batch_size)
-            next_ids = (following.filter(pl.col("action") != "remove")["customer_id"].to_list()
-                        if following.height else None)
+            next_ids = _needing_consent(following) if following.height else None
             done += _deliver_batch(settings, run_id, key, destination, batch, gate, next_ids)
             progress(f"Sending to {destination.kind}", min(done / changes.height, 1.0))
     _deliver(settings, run_id, key, destination, batch_size, progress, gate)

@@ -76,7 +76,13 @@ def runs(as_json: Json = False) -> None:
                                         "sent", "failed", "dead", "created_by"])
 
 
-def _print_result(verb: str, result) -> None:
+def _send_again(verb: str, send, run_id: int, to: str | None, as_json: bool) -> None:
+    """Run ``send(settings, run_id, to, progress=...)`` with a bar; print what it did."""
+    with progress_bar(enabled=not as_json) as update:
+        result = send(load_settings(), run_id, to, progress=update)
+    if as_json:
+        print_json(result.to_dict())
+        return
     c = result.counts
     out.print(f"{verb} run {result.run_id} {result.status}: {c.get('sent', 0):,} sent, "
               f"{c.get('failed', 0):,} failed, {c.get('dead', 0):,} dead", highlight=False)
@@ -87,12 +93,7 @@ def resume(run_id: RunId, to: ToAgain = None, as_json: Json = False) -> None:
     """Finish a run that was killed or stopped: send its unconfirmed members, nobody twice."""
     from studio.audiences.runner import resume_run
 
-    with progress_bar(enabled=not as_json) as update:
-        result = resume_run(load_settings(), run_id, to, progress=update)
-    if as_json:
-        print_json(result.to_dict())
-    else:
-        _print_result("Resumed", result)
+    _send_again("Resumed", resume_run, run_id, to, as_json)
 
 
 @audiences_app.command("retry")
@@ -100,12 +101,7 @@ def retry(run_id: RunId, to: ToAgain = None, as_json: Json = False) -> None:
     """Send a run's dead letters again, after re-checking consent."""
     from studio.audiences.retry import retry_dead_letters
 
-    with progress_bar(enabled=not as_json) as update:
-        result = retry_dead_letters(load_settings(), run_id, to, progress=update)
-    if as_json:
-        print_json(result.to_dict())
-    else:
-        _print_result("Retried", result)
+    _send_again("Retried", retry_dead_letters, run_id, to, as_json)
 
 
 @audiences_app.command("dead")

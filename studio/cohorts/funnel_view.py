@@ -37,7 +37,6 @@ def render(settings: Settings, con: duckdb.DuckDBPyConnection, filter: CohortFil
         return
     members = segment_members(settings, con, filter)
     view = funnel(con, steps, within=int(amount) * UNITS[unit], filter=filter, members=members)
-    st.subheader(view.title)
-    st.caption("Each customer counts once, with their attempt that got furthest (the earliest "
-               "of those); every step strictly after the previous one, in the date range.")
-    show_view(view, "funnel")
+    show_view(view, "funnel", note="Each customer counts once, with their attempt that got "
+              "furthest (the earliest of those); every step strictly after the previous one, "
+              "in the date range.")

@@ -11,11 +11,21 @@ import streamlit as st
 from studio.cohorts.common import CohortView
 
 
-def show_view(view: CohortView, key: str) -> None:
-    """The figure (or the table when there is none), its SQL, and its data as CSV.
+def show_view(view: CohortView, key: str, *, empty: str | None = None,
+              note: str | None = None, titled: bool = True) -> None:
+    """The title, the figure (or the table when there is none), its SQL, and its data as CSV.
 
     ``key`` names the widgets and the downloaded file, so it must be unique in the page.
+    ``empty`` is said instead of a chart when the view holds no rows; ``note`` is a caption
+    under the title.
     """
+    if titled:
+        st.subheader(view.title)
+    if note:
+        st.caption(note)
+    if empty is not None and view.frame.is_empty():
+        st.info(empty)
+        return
     if view.figure is not None:
         st.plotly_chart(view.figure, key=f"{key}_chart")
     else:

@@ -49,14 +49,10 @@ def render(settings: Settings, con: duckdb.DuckDBPyConnection, filter: CohortFil
                                  "they stand on the day on the left.")
     members = segment_members(settings, con, filter)
     grid = rfm_grid(con, end_of_day(grid_day), members)
-    st.subheader(grid.title)
     show_view(grid, "rfm_grid")
     if from_day >= grid_day:
         st.info("Pick a 'movement since' day before the groups' day to see who moved.")
         return
     movement = rfm_movement(con, end_of_day(from_day), end_of_day(grid_day), members)
-    st.subheader(movement.title)
-    if movement.frame.is_empty():
-        st.info("Nobody had bought by the later day, so nobody moved.")
-    else:
-        show_view(movement, "rfm_movement")
+    show_view(movement, "rfm_movement",
+              empty="Nobody had bought by the later day, so nobody moved.")

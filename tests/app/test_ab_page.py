@@ -18,7 +18,7 @@ from studio.experiments.campaigns import aggregate_campaign
 from studio.experiments.power import compute_power, required_units_per_arm
 from studio.experiments.reading import describe_result, describe_srm, format_share, result_frame
 from studio.warehouse import connect_reader
-from tests.app.downloads import record_downloads, stored_file
+from tests.app.page_checks import assert_clean, record_downloads, stored_file
 from tests.conftest import SHARED_DATA
 
 pytestmark = pytest.mark.app
@@ -33,11 +33,6 @@ def open_page(home, monkeypatch) -> AppTest:
     monkeypatch.setenv("STUDIO_HOME", str(home))
     monkeypatch.delenv("STUDIO_STATE_URL", raising=False)
     return AppTest.from_file(PAGE, default_timeout=TIMEOUT).run()
-
-
-def assert_clean(app: AppTest) -> None:
-    assert not app.exception, [e.value for e in app.exception]
-    assert not app.error, [e.value for e in app.error]
 
 
 def library_result(settings, campaign_id: str, analysis: AnalysisSettings | None = None,
@@ -86,8 +81,6 @@ def upload(app: AppTest, name: str, text: str) -> AppTest:
     app.segmented_control(key="ab_source").set_value("file").run()
     app.file_uploader(key="ab_upload").set_value((name, text.encode(), "text/csv")).run()
     return app
-
-
 
 
 def units_csv(counts: dict[str, tuple[int, int]]) -> str:

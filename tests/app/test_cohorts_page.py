@@ -12,6 +12,7 @@ from streamlit.testing.v1 import AppTest
 from studio.segments import library
 from studio.segments.definition import parse_definition
 from studio.warehouse import connect_reader
+from tests.app.page_checks import assert_clean
 from tests.conftest import make_settings
 
 pytestmark = pytest.mark.app
@@ -41,11 +42,6 @@ def open_page(home, monkeypatch) -> AppTest:
     app.switch_page(PAGE).run()
     assert_clean(app)
     return app
-
-
-def assert_clean(app: AppTest) -> None:
-    assert not app.exception, [e.value for e in app.exception]
-    assert not app.error, [e.value for e in app.error]
 
 
 def open_tab(app: AppTest, tab: str) -> AppTest:

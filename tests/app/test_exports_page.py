@@ -16,7 +16,7 @@ from studio.audiences import history, outbox, schedules
 from studio.segments import library
 from studio.segments.definition import parse_definition
 from studio.warehouse import connect_reader, writer
-from tests.app.downloads import record_downloads, stored_file
+from tests.app.page_checks import assert_clean, record_downloads, stored_file
 from tests.audiences.conftest import BENELUX
 from tests.audiences.reference import consented_ids, ids_in_countries
 from tests.audiences.send_engine import SendEngine
@@ -54,11 +54,6 @@ def open_page(home, monkeypatch) -> AppTest:
     return AppTest.from_file(PAGE, default_timeout=TIMEOUT).run()
 
 
-def assert_clean(app: AppTest) -> None:
-    assert not app.exception, [e.value for e in app.exception]
-    assert not app.error, [e.value for e in app.error]
-
-
 def figures(app: AppTest, box: str) -> dict[str, int]:
     """The metrics inside the keyed container ``box``, as numbers."""
     return {m.label: int(m.value.replace(",", "")) for m in app.container(box).metric}
@@ -81,8 +76,6 @@ def choose_destination(app: AppTest, kind: str, **fields: str) -> AppTest:
     for key, value in fields.items():
         app.text_input(key=key).set_value(value)
     return app.run()
-
-
 
 
 def downloaded(app: AppTest, stores, key: str):

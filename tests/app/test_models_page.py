@@ -21,6 +21,7 @@ from models.training import train_target
 from studio import model_report
 from studio.config import Settings, load_settings
 from studio.warehouse import connect_reader
+from tests.app.page_checks import assert_clean
 from tests.conftest import make_settings
 
 pytestmark = pytest.mark.app
@@ -63,11 +64,6 @@ def open_section(app: AppTest, section: str) -> AppTest:
     app.run()
     assert_clean(app)
     return app
-
-
-def assert_clean(app: AppTest) -> None:
-    assert not app.exception, [e.value for e in app.exception]
-    assert not app.error, [e.value for e in app.error]
 
 
 def metric(app: AppTest, label: str) -> str:

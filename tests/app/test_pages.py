@@ -12,6 +12,7 @@ from streamlit.testing.v1 import AppTest
 from studio.schema import VALID_ORDER_SQL
 from studio.state import etl_runs, state_engine
 from studio.warehouse import connect_reader, writer
+from tests.app.page_checks import assert_clean
 
 pytestmark = pytest.mark.app
 
@@ -41,11 +42,6 @@ def as_number(text: str) -> float:
 
 def scalar(con, query: str, params=None):
     return con.sql(query, params=params or []).fetchall()[0][0]
-
-
-def assert_clean(app: AppTest) -> None:
-    assert not app.exception, [e.value for e in app.exception]
-    assert not app.error, [e.value for e in app.error]
 
 
 def dataframe_with(app: AppTest, *columns: str):

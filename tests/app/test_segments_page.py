@@ -14,6 +14,7 @@ from studio.segments import library, operations
 from studio.segments.definition import definition_to_document, node_to_document, parse_definition
 from studio.segments.presets import presets
 from studio.warehouse import connect_reader
+from tests.app.page_checks import assert_clean
 
 pytestmark = pytest.mark.app
 
@@ -27,11 +28,6 @@ def open_page(home, monkeypatch) -> AppTest:
     monkeypatch.setenv("STUDIO_USER", "page-tester")
     monkeypatch.delenv("STUDIO_STATE_URL", raising=False)
     return AppTest.from_file(PAGE, default_timeout=TIMEOUT).run()
-
-
-def assert_clean(app: AppTest) -> None:
-    assert not app.exception, [e.value for e in app.exception]
-    assert not app.error, [e.value for e in app.error]
 
 
 def load(app: AppTest, source: str) -> AppTest:

@@ -1,8 +1,15 @@
-"""Reading what a page's download buttons offer, in AppTest."""
+"""Checks shared by the AppTest suites: a clean run, and what download buttons offer."""
 
 from __future__ import annotations
 
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+from streamlit.testing.v1 import AppTest
+
+
+def assert_clean(app: AppTest) -> None:
+    """No exception and no error message on the page."""
+    assert not app.exception, [e.value for e in app.exception]
+    assert not app.error, [e.value for e in app.error]
 
 
 def record_downloads(monkeypatch) -> list[MemoryMediaFileStorage]:
