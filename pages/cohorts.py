@@ -27,7 +27,8 @@ def choose_cohorts(row, period_key: str, cohort_by_key: str) -> tuple[str, str]:
 st.title("Cohorts")
 
 with ui.user_errors():
-    con = ui.require_reader()
+    con, version = ui.require_snapshot()
+    read = ui.cached_frames(version)  # a rerun runs only the queries it changed
     settings = ui.settings()
     bounds = order_days(con)
     if bounds is None:
@@ -35,8 +36,9 @@ with ui.user_errors():
         st.stop()
 
     top = st.columns([2, 2, 3])
-    days = top[0].date_input("Date range", value=bounds, min_value=bounds[0],
-                             max_value=bounds[1], key="cohorts_dates",
+    ui.follow_default("cohorts_dates", bounds)  # the whole range, as new data arrives
+    days = top[0].date_input("Date range", min_value=bounds[0], max_value=bounds[1],
+                             key="cohorts_dates",
                              help="Cohorts whose first purchase falls in the range; purchases "
                              "and events are counted up to its last day.")
     saved = [s["name"] for s in library.list_segments(settings)]
@@ -65,7 +67,7 @@ with ui.user_errors():
                                       format_func=retention.METRICS.get, key="cohorts_metric")
             view = retention.retention_matrix(con, period=period, cohort_by=cohort_by,
                                               filter=cohort_filter, members=members,
-                                              metric=metric)
+                                              metric=metric, read=read)
             show_view(view, "retention_matrix",
                       empty="No customer made a first purchase in this range.")
 
@@ -78,12 +80,12 @@ with ui.user_errors():
             max_days = row[3].number_input("Curve up to day", min_value=0, max_value=3650,
                                            value=365, key="repeat_max_days")
             histogram = repeat_purchase.time_to_second_order(
-                con, filter=cohort_filter, members=members, bin_days=int(bin_days))
+                con, filter=cohort_filter, members=members, bin_days=int(bin_days), read=read)
             show_view(histogram, "time_to_second_order",
                       empty="Nobody in this range has made a second purchase yet.")
             curve = repeat_purchase.repeat_purchase_curve(
                 con, period=period, cohort_by=cohort_by, filter=cohort_filter,
-                members=members, max_days=int(max_days))
+                members=members, max_days=int(max_days), read=read)
             show_view(curve, "repeat_purchase_curve",
                       empty="No customer made a first purchase in this range.")
 
@@ -91,13 +93,13 @@ with ui.user_errors():
         with tab_rfm:
             from studio.cohorts import rfm_view
 
-            rfm_view.render(settings, con, cohort_filter)
+            rfm_view.render(settings, con, cohort_filter, read)
 
     if tab_funnels.open:
         with tab_funnels:
             from studio.cohorts import funnel_view
 
-            funnel_view.render(settings, con, cohort_filter)
+            funnel_view.render(settings, con, cohort_filter, read)
 
     if tab_compare.open:
         with tab_compare:
@@ -110,7 +112,7 @@ with ui.user_errors():
             elif not chosen:
                 st.info("Choose one or more saved segments to see them side by side.")
             else:
-                view = compare.compare_segments(settings, con, chosen, cohort_filter)
+                view = compare.compare_segments(settings, con, chosen, cohort_filter, read=read)
                 st.subheader(view.title)
                 st.dataframe(view.frame, hide_index=True, key="compare_table")
                 show_view(view, "compare_segments", titled=False)

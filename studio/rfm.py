@@ -38,32 +38,37 @@ def valid_purchase(table: sa.Table | sa.sql.Alias) -> sa.ColumnElement[bool]:
                    sa.not_(sa.func.coalesce(table.c.is_guest, False)))
 
 
-def rfm_scores(as_of: datetime, from_summary: bool = False) -> sa.Subquery:
-    """``customer_id, last_purchase_at, purchases, revenue, r, f, rfm_group`` as of a time.
+def rfm_scored(as_of: datetime, from_summary: bool = False,
+               name: str = "rfm_scored") -> sa.Subquery:
+    """``customer_id, last_purchase_at, purchases, revenue, r, f`` of every buyer as of a time.
 
     ``from_summary`` reads the buyers from the ETL's order summary (:mod:`studio.rollups`);
-    only right when it covers every order up to ``as_of`` and none after.
+    only right when it covers every order up to ``as_of`` and none after. One level of
+    SQL either way (the window runs over the grouped rows), so the statement reads
+    plainly where a page shows it.
     """
     if from_summary:
         s = customer_order_summary.alias("rfm_summary")
-        buyers = sa.select(s.c.customer_id, s.c.last_order_at.label("last_purchase_at"),
-                           s.c.purchases.label("purchases"),
-                           s.c.revenue.label("revenue")).subquery("rfm_buyers")
+        customer, last_at, purchases, revenue = (s.c.customer_id, s.c.last_order_at,
+                                                 s.c.purchases, s.c.revenue)
+        conditions, grouping = [], []
     else:
         o = orders.alias("rfm_orders")
-        buyers = (sa.select(o.c.customer_id,
-                            sa.func.max(o.c.ordered_at).label("last_purchase_at"),
-                            sa.func.count().label("purchases"),
-                            sa.func.sum(money(o.c.total)).label("revenue"))
-                  .where(valid_purchase(o), o.c.ordered_at <= as_of,
-                         o.c.customer_id.is_not(None))
-                  .group_by(o.c.customer_id).subquery("rfm_buyers"))
-    scored = sa.select(
-        buyers,
-        sa.func.ceil(5 * sa.func.cume_dist().over(order_by=buyers.c.last_purchase_at))
-        .label("r"),
-        sa.func.least(buyers.c.purchases, 5).label("f"),
-    ).subquery("rfm_scored")
+        customer, last_at = o.c.customer_id, sa.func.max(o.c.ordered_at)
+        purchases, revenue = sa.func.count(), sa.func.sum(money(o.c.total))
+        conditions = [valid_purchase(o), o.c.ordered_at <= as_of, o.c.customer_id.is_not(None)]
+        grouping = [o.c.customer_id]
+    return (sa.select(
+        customer.label("customer_id"), last_at.label("last_purchase_at"),
+        purchases.label("purchases"), revenue.label("revenue"),
+        sa.func.ceil(5 * sa.func.cume_dist().over(order_by=last_at)).label("r"),
+        sa.func.least(purchases, 5).label("f"),
+    ).where(*conditions).group_by(*grouping).subquery(name))
+
+
+def rfm_scores(as_of: datetime, from_summary: bool = False) -> sa.Subquery:
+    """:func:`rfm_scored` with each buyer's ``rfm_group`` named from :data:`GROUP_GRID`."""
+    scored = rfm_scored(as_of, from_summary)
     cases = [(sa.and_(scored.c.r == r, scored.c.f == f + 1), name)
              for r, names in GROUP_GRID.items() for f, name in enumerate(names)]
     return sa.select(scored, sa.case(*cases).label("rfm_group")).subquery("rfm")

@@ -62,16 +62,30 @@ def build_rollups(con: duckdb.DuckDBPyConnection) -> None:
 
 def has_rollups(con: duckdb.DuckDBPyConnection) -> bool:
     """Whether the warehouse holds every rollup table, built by this version's definitions."""
-    found = con.execute("SELECT count(DISTINCT table_name) FROM information_schema.tables "
-                        "WHERE table_name IN ('customer_order_summary', 'consent_current', "
-                        "'rollup_state')").fetchall()[0][0]
-    if found != len(ROLLUP_TABLES):
-        return False
-    has_version = con.execute("SELECT count(*) FROM information_schema.columns WHERE "
-                              "table_name = 'rollup_state' AND column_name = 'version'"
-                              ).fetchall()[0][0]
-    return bool(has_version) and con.execute(
-        "SELECT version FROM rollup_state").fetchall() == [(ROLLUP_VERSION,)]
+    return _rollup_state(con) is not None
+
+
+def _rollup_state(con: duckdb.DuckDBPyConnection) -> tuple[datetime, datetime] | None:
+    """``orders_through, consent_through`` when every rollup of this version is there.
+
+    Every page and segment count asks, so the checks are two small queries, each catalog
+    lookup by a single name (a lookup of several names at once costs more).
+    """
+    has_version = con.execute(
+        "SELECT count(*) FROM duckdb_columns() "
+        "WHERE table_name = 'rollup_state' AND column_name = 'version'").fetchall()[0][0]
+    if not has_version:
+        return None
+    others = ", ".join(f"(SELECT count(*) FROM duckdb_tables() WHERE table_name = '{name}')"
+                       for name in ROLLUP_TABLES if name != "rollup_state")
+    rows = con.execute(f"SELECT orders_through, consent_through, version, {others} "
+                       "FROM rollup_state").fetchall()
+    if len(rows) != 1:
+        return None
+    orders_through, consent_through, version, *tables = rows[0]
+    if version != ROLLUP_VERSION or not all(tables):
+        return None
+    return orders_through, consent_through
 
 
 @dataclass(frozen=True)
@@ -92,8 +106,5 @@ class RollupCoverage:
 
 def rollup_coverage(con: duckdb.DuckDBPyConnection) -> RollupCoverage | None:
     """What the warehouse's rollups cover, or ``None`` when it has none."""
-    if not has_rollups(con):
-        return None
-    orders_through, consent_through = con.execute(
-        "SELECT orders_through, consent_through FROM rollup_state").fetchall()[0]
-    return RollupCoverage(orders_through, consent_through)
+    state = _rollup_state(con)
+    return None if state is None else RollupCoverage(*state)

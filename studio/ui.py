@@ -7,10 +7,11 @@ Streamlit, so everything it does is about showing things, never about computing 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import duckdb
+import polars as pl
 import streamlit as st
 
 from studio.config import Settings, load_settings
@@ -50,14 +51,19 @@ def _warehouse_snapshot(_settings: Settings, path: str,
     return connect_reader(_settings)
 
 
-def reader() -> duckdb.DuckDBPyConnection | None:
-    """A read-only cursor on the latest published warehouse, or ``None`` if there is none.
+Version = tuple[int, int]
+"""A published warehouse's identity (:func:`studio.warehouse.warehouse_version`)."""
 
-    The connection is cached per published version (``warehouse_version``), so every
-    session shares one, a newly published warehouse is picked up on the next rerun, and
-    a load in progress never makes a page wait or fail: the loader writes a copy and
-    swaps it in. Each call returns its own cursor, because a DuckDB connection must not
-    run two sessions' queries at once.
+
+def snapshot() -> tuple[duckdb.DuckDBPyConnection, Version] | None:
+    """A read-only cursor on the latest published warehouse and that warehouse's version.
+
+    The connection is cached per published version, so every session shares one, a newly
+    published warehouse is picked up on the next rerun, and a load in progress never makes
+    a page wait or fail: the loader writes a copy and swaps it in. Each call returns its
+    own cursor, because a DuckDB connection must not run two sessions' queries at once.
+    The version is the one the cursor reads, for keying cached results
+    (:func:`cached_frames`); ``None`` when nothing has been loaded yet.
     """
     current = settings()
     version = warehouse_version(current)
@@ -65,7 +71,13 @@ def reader() -> duckdb.DuckDBPyConnection | None:
         return None
     cursor = _warehouse_snapshot(current, str(current.warehouse_path), version).cursor()
     cursor.execute("USE warehouse")
-    return cursor
+    return cursor, version
+
+
+def reader() -> duckdb.DuckDBPyConnection | None:
+    """:func:`snapshot`'s cursor alone, or ``None`` if there is no warehouse yet."""
+    found = snapshot()
+    return None if found is None else found[0]
 
 
 def show_empty_state() -> None:
@@ -73,13 +85,43 @@ def show_empty_state() -> None:
     st.info(EMPTY_STATE.format(path=settings().warehouse_path), icon=":material/database:")
 
 
-def require_reader() -> duckdb.DuckDBPyConnection:
-    """:func:`reader`, or the empty-state message and the end of the page run."""
-    con = reader()
-    if con is None:
+def require_snapshot() -> tuple[duckdb.DuckDBPyConnection, Version]:
+    """:func:`snapshot`, or the empty-state message and the end of the page run."""
+    found = snapshot()
+    if found is None:
         show_empty_state()
         st.stop()
-    return con
+    return found
+
+
+def require_reader() -> duckdb.DuckDBPyConnection:
+    """:func:`require_snapshot`'s cursor alone."""
+    return require_snapshot()[0]
+
+
+@st.cache_data(max_entries=64, show_spinner="Querying the warehouse…")
+def _frame(_con: duckdb.DuckDBPyConnection, path: str, version: Version, sql: str,
+           params: tuple) -> pl.DataFrame:
+    del path, version  # with the query, the cache key: a published warehouse never changes
+    return _con.sql(sql, params=list(params)).pl()
+
+
+def cached_frames(version: Version) -> Callable[[duckdb.DuckDBPyConnection, str, list],
+                                                 pl.DataFrame]:
+    """Run a query into a polars frame, at most once per published warehouse ``version``.
+
+    For views whose widgets rerun the page (a heatmap's metric, a bar width): each query
+    the page has already run on this warehouse comes back at once, in every session,
+    and only the queries a change touches run again, behind a spinner. ``version`` must
+    be the one the cursor reads (:func:`snapshot`), never read again later: a warehouse
+    published in between would otherwise file the old one's results under the new one.
+    """
+    path = str(settings().warehouse_path)
+
+    def read(con: duckdb.DuckDBPyConnection, sql: str, params: list) -> pl.DataFrame:
+        return _frame(con, path, version, sql, tuple(params))
+
+    return read
 
 
 @contextmanager
@@ -94,6 +136,21 @@ def user_errors() -> Iterator[None]:
         yield
     except UserError as error:
         st.error(str(error), icon=":material/error:")
+
+
+def follow_default(key: str, default) -> None:
+    """Let the keyed widget ``key`` follow its ``default`` until the user changes it.
+
+    A keyed widget keeps its value across reruns even when the default it was drawn with
+    changes, so a date range drawn over the data's days would stay on the old days after a
+    load brings new ones. Call this before drawing the widget, and draw it without
+    ``value``: an untouched widget moves to the new default, a changed one stays as the
+    user left it.
+    """
+    marker = f"{key}__default"
+    if key not in st.session_state or st.session_state[key] == st.session_state.get(marker):
+        st.session_state[key] = default
+    st.session_state[marker] = default
 
 
 NOTICE = "studio_notice"

@@ -141,13 +141,28 @@ class CohortView:
     figure: go.Figure | None = None
 
 
+FrameReader = Callable[[duckdb.DuckDBPyConnection, str, list], pl.DataFrame]
+"""How a view runs its SQL: ``read(con, sql, params)`` gives the result as a polars frame."""
+
+
+def read_frame(con: duckdb.DuckDBPyConnection, sql: str, params: list) -> pl.DataFrame:
+    """Run ``sql`` with its positional ``params`` on ``con``: the views' default reader.
+
+    Pages pass a caching reader instead (:func:`studio.ui.cached_frames`), so that a
+    rerun does not run again the queries it did not change.
+    """
+    return con.sql(sql, params=params).pl()
+
+
 def run_view(con: duckdb.DuckDBPyConnection, statement: sa.Select, title: str,
-             figure_of: Callable[[pl.DataFrame], go.Figure] | None = None) -> CohortView:
+             figure_of: Callable[[pl.DataFrame], go.Figure] | None = None,
+             read: FrameReader = read_frame) -> CohortView:
     """Run ``statement`` on DuckDB and wrap the result, its readable SQL and its figure.
 
     ``figure_of`` turns the frame into a figure; it is called once, with the result.
+    ``read`` runs the compiled SQL (:func:`read_frame` unless a page caches results).
     """
     sql, params = to_sql(statement)
-    frame = con.sql(sql, params=params).pl()
+    frame = read(con, sql, params)
     figure = figure_of(frame) if figure_of is not None else None
     return CohortView(title=title, frame=frame, sql=to_readable_sql(statement), figure=figure)

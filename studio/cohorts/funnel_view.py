@@ -10,7 +10,7 @@ from datetime import timedelta
 import duckdb
 import streamlit as st
 
-from studio.cohorts.common import CohortFilter, segment_members
+from studio.cohorts.common import CohortFilter, FrameReader, read_frame, segment_members
 from studio.cohorts.funnels import DEFAULT_STEPS, STEPS, funnel
 from studio.cohorts.panel import show_view
 from studio.config import Settings
@@ -21,8 +21,12 @@ STEP_LABELS = {"page_view": "Page view", "product_view": "Product view",
 UNITS = {"hours": timedelta(hours=1), "days": timedelta(days=1)}
 
 
-def render(settings: Settings, con: duckdb.DuckDBPyConnection, filter: CohortFilter) -> None:
-    """The tab's steps (in the order chosen), time limit and the funnel they give."""
+def render(settings: Settings, con: duckdb.DuckDBPyConnection, filter: CohortFilter,
+           read: FrameReader = read_frame) -> None:
+    """The tab's steps (in the order chosen), time limit and the funnel they give.
+
+    ``read`` runs the funnel's query (the page passes one that caches results).
+    """
     row = st.columns([4, 1, 1])
     steps = row[0].multiselect("Steps, in order", list(STEPS), default=list(DEFAULT_STEPS),
                                format_func=STEP_LABELS.get, key="funnel_steps",
@@ -36,7 +40,8 @@ def render(settings: Settings, con: duckdb.DuckDBPyConnection, filter: CohortFil
         st.info("Choose at least two steps to see a funnel.")
         return
     members = segment_members(settings, con, filter)
-    view = funnel(con, steps, within=int(amount) * UNITS[unit], filter=filter, members=members)
+    view = funnel(con, steps, within=int(amount) * UNITS[unit], filter=filter, members=members,
+                  read=read)
     show_view(view, "funnel", note="Each customer counts once, with their attempt that got "
               "furthest (the earliest of those); every step strictly after the previous one, "
               "in the date range.")

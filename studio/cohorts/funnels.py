@@ -28,11 +28,18 @@ import plotly.graph_objects as go
 import polars as pl
 import sqlalchemy as sa
 
-from studio.cohorts.common import CohortFilter, CohortView, in_range, run_view
+from studio.cohorts.common import (
+    CohortFilter,
+    CohortView,
+    FrameReader,
+    in_range,
+    read_frame,
+    run_view,
+)
 from studio.errors import UserError
 from studio.rfm import valid_purchase
 from studio.segments.catalog import EVENT_TYPES
-from studio.sql import events, orders, plus_seconds
+from studio.sql import AsofOuterJoin, events, orders, plus_seconds
 
 ORDER_STEP = "order"
 """The pseudo-step "a valid purchase", read from ``orders``."""
@@ -71,21 +78,25 @@ def occurrences(step: str, number: int, filter: CohortFilter) -> sa.Subquery:
 
 def attempts(steps: list[str], within: timedelta, filter: CohortFilter,
              members: sa.Select | None) -> sa.CTE:
-    """``customer_id, step_1_at .. step_n_at``: every attempt, later steps ``NULL`` if missed."""
+    """``customer_id, step_1_at .. step_n_at``: every attempt, later steps ``NULL`` if missed.
+
+    Step k is found with an ASOF join: the customer's earliest occurrence strictly after
+    step k - 1, kept when it is within the limit of step 1 (if the earliest is too late,
+    every later one is too).
+    """
     first = occurrences(steps[0], 1, filter)
     conditions = [] if members is None else [first.c.customer_id.in_(members)]
     reached = (sa.select(first.c.customer_id, first.c.happened_at.label("step_1_at"))
                .where(*conditions).distinct().cte("step_1"))
     for number, step in enumerate(steps[1:], start=2):
         found = occurrences(step, number, filter)
-        previous = reached.c[f"step_{number - 1}_at"]
         deadline = plus_seconds(reached.c.step_1_at, within.total_seconds())
-        earliest = sa.func.min(found.c.happened_at).label(f"step_{number}_at")
-        reached = (sa.select(*reached.c, earliest)
-                   .select_from(reached.outerjoin(found, sa.and_(
-                       found.c.customer_id == reached.c.customer_id,
-                       found.c.happened_at > previous, found.c.happened_at <= deadline)))
-                   .group_by(*reached.c).cte(f"step_{number}"))
+        nearest = AsofOuterJoin(reached, found, sa.and_(
+            found.c.customer_id == reached.c.customer_id,
+            found.c.happened_at > reached.c[f"step_{number - 1}_at"]))
+        step_at = sa.case((found.c.happened_at <= deadline, found.c.happened_at))
+        reached = (sa.select(*reached.c, step_at.label(f"step_{number}_at"))
+                   .select_from(nearest).cte(f"step_{number}"))
     return reached
 
 
@@ -173,7 +184,8 @@ def funnel_figure(frame: pl.DataFrame) -> go.Figure:
 
 
 def funnel(con: duckdb.DuckDBPyConnection, steps: list[str], *, within: timedelta,
-           filter: CohortFilter, members: sa.Select | None = None) -> CohortView:
+           filter: CohortFilter, members: sa.Select | None = None,
+           read: FrameReader = read_frame) -> CohortView:
     """Customers reaching each step of ``steps`` in order within ``within`` of the first.
 
     ``members`` (from :func:`studio.cohorts.common.segment_members`) limits whom the funnel
@@ -186,4 +198,4 @@ def funnel(con: duckdb.DuckDBPyConnection, steps: list[str], *, within: timedelt
     """
     statement = funnel_statement(list(steps), within, filter, members)
     return run_view(con, statement, f"Funnel {' → '.join(steps)} within {describe_limit(within)}",
-                    funnel_figure)
+                    funnel_figure, read)

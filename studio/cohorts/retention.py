@@ -46,7 +46,15 @@ import plotly.graph_objects as go
 import polars as pl
 import sqlalchemy as sa
 
-from studio.cohorts.common import EVERYTHING, CohortFilter, CohortView, in_range, run_view
+from studio.cohorts.common import (
+    EVERYTHING,
+    CohortFilter,
+    CohortView,
+    FrameReader,
+    in_range,
+    read_frame,
+    run_view,
+)
 from studio.errors import UserError
 from studio.rfm import valid_purchase
 from studio.sql import customers, money, order_items, orders, products
@@ -148,22 +156,43 @@ def customer_cohorts(period: str, cohort_by: str, filter: CohortFilter,
     given) are kept; see the module docstring for how cohorts are assigned.
     """
     check_choices(period, cohort_by)
-    profile = {"channel": customers.c.acquisition_channel, "country": customers.c.country}
     if cohort_by == "first_category":
         buyers = _first_categories(filter, members)
-        source, value = buyers, buyers.c.value
-    elif cohort_by in profile:
-        buyers = _first_purchases(filter, members)
-        source = buyers.outerjoin(customers, customers.c.customer_id == buyers.c.customer_id)
-        value = profile[cohort_by]
-    else:
-        buyers = _first_purchases(filter, members)
-        source, value = buyers, None
+        start = period_start(period, buyers.c.first_at)
+        return (sa.select(buyers.c.customer_id, buyers.c.first_at, start.label("cohort_start"),
+                          _named(buyers.c.value).label("cohort")).cte("cohorts"))
+    return label_cohorts(period, cohort_by, _first_purchases(filter, members), filter,
+                         members).cte("cohorts")
+
+
+def label_cohorts(period: str, cohort_by: str, buyers: sa.CTE, filter: CohortFilter,
+                  members: sa.Select | None = None) -> sa.Select:
+    """Every column of ``buyers`` (which has ``customer_id, first_at``) with its cohort.
+
+    Adds ``cohort_start`` (the period of ``first_at``) and ``cohort`` as in the module
+    docstring; ``filter`` and ``members`` are only read for first-category cohorts, whose
+    first product is looked up again.
+    """
+    check_choices(period, cohort_by)
     start = period_start(period, buyers.c.first_at)
-    cohort = (period_label(period, start) if value is None
-              else sa.func.coalesce(sa.func.nullif(value, ""), UNKNOWN))
-    return (sa.select(buyers.c.customer_id, buyers.c.first_at, start.label("cohort_start"),
-                      cohort.label("cohort")).select_from(source).cte("cohorts"))
+    if cohort_by == "first_order":
+        return sa.select(buyers, start.label("cohort_start"),
+                         period_label(period, start).label("cohort"))
+    if cohort_by == "first_category":
+        categories = _first_categories(filter, members)
+        source = buyers.outerjoin(categories, categories.c.customer_id == buyers.c.customer_id)
+        value = categories.c.value
+    else:
+        source = buyers.outerjoin(customers, customers.c.customer_id == buyers.c.customer_id)
+        value = {"channel": customers.c.acquisition_channel,
+                 "country": customers.c.country}[cohort_by]
+    return (sa.select(buyers, start.label("cohort_start"), _named(value).label("cohort"))
+            .select_from(source))
+
+
+def _named(value: sa.ColumnElement) -> sa.ColumnElement:
+    """The cohort of a profile or category value: :data:`UNKNOWN` when missing or empty."""
+    return sa.func.coalesce(sa.func.nullif(value, ""), UNKNOWN)
 
 
 def _as_float(value) -> sa.Cast:
@@ -178,6 +207,9 @@ def retention_statement(period: str = "month", cohort_by: str = "first_order",
                         filter: CohortFilter = EVERYTHING,
                         members: sa.Select | None = None) -> sa.Select:
     """The retention matrix as one statement (columns as in the module docstring)."""
+    check_choices(period, cohort_by)
+    if cohort_by == "first_order":
+        return _period_retention_statement(period, filter, members)
     cohorts = customer_cohorts(period, cohort_by, filter, members)
     cap = data_cap(filter)
     observed = sa.select(
@@ -243,6 +275,55 @@ def retention_statement(period: str = "month", cohort_by: str = "first_order",
         .order_by(counted.c.cohort, counted.c.period_offset))
 
 
+def _period_retention_statement(period: str, filter: CohortFilter,
+                                members: sa.Select | None) -> sa.Select:
+    """:func:`retention_statement` for first-order cohorts, where each cohort is one period.
+
+    Everyone in such a cohort was acquired in the same period, so all of them are observed
+    for the same offsets: each cell counts the cohort's distinct buyers in that offset, and
+    revenue retention and the running total are window functions over the cohort's row.
+    Same figures as the general statement, whose per-customer bookkeeping (mixed
+    acquisition periods in one cohort) costs about a fifth more time here.
+    """
+    buyers = _first_purchases(filter, members)
+    cohorts = sa.select(buyers.c.customer_id,
+                        period_start(period, buyers.c.first_at).label("cohort_start")
+                        ).cte("cohort_starts")
+    offset = periods_between(period, cohorts.c.cohort_start,
+                             period_start(period, orders.c.ordered_at))
+    # grouped by the period's start, a timestamp, and labelled at the end: grouping three
+    # million orders by a text label is measurably slower
+    cells = (sa.select(cohorts.c.cohort_start, offset.label("period_offset"),
+                       sa.func.count(sa.distinct(orders.c.customer_id)).label("returning"),
+                       sa.func.sum(money(orders.c.total)).label("revenue"))
+             .select_from(orders.join(cohorts, cohorts.c.customer_id == orders.c.customer_id))
+             .where(valid_purchase(orders), *up_to_cap(filter))
+             .group_by(cohorts.c.cohort_start, offset).cte("cells"))
+    sizes = (sa.select(cohorts.c.cohort_start, sa.func.count().label("customers"))
+             .group_by(cohorts.c.cohort_start).cte("sizes"))
+    last_offset = periods_between(period, sizes.c.cohort_start,
+                                  period_start(period, data_cap(filter)))
+    grid = sa.select(sizes.c.cohort_start, _as_count(sizes.c.customers).label("customers"),
+                     sa.func.unnest(sa.func.range(0, last_offset + 1), type_=sa.Integer)
+                     .label("period_offset")).cte("grid")
+    returning = _as_count(sa.func.coalesce(cells.c.returning, 0))
+    revenue = sa.func.coalesce(cells.c.revenue, 0)
+    along = {"partition_by": grid.c.cohort_start, "order_by": grid.c.period_offset}
+    base = sa.func.first_value(cells.c.revenue).over(**along)
+    cumulative = sa.func.sum(revenue).over(**along, rows=(None, 0))
+    return (sa.select(
+        period_label(period, grid.c.cohort_start).label("cohort"), grid.c.period_offset,
+        grid.c.customers, returning.label("returning"),
+        (_as_float(returning) / grid.c.customers).label("share_returning"),
+        revenue.label("revenue"),
+        (_as_float(revenue) / sa.func.nullif(_as_float(base), 0)).label("revenue_retention"),
+        (_as_float(cumulative) / grid.c.customers).label("cumulative_revenue_per_customer"),
+    ).select_from(grid.outerjoin(cells, sa.and_(
+        cells.c.cohort_start == grid.c.cohort_start,
+        cells.c.period_offset == grid.c.period_offset)))
+        .order_by(grid.c.cohort_start, grid.c.period_offset))
+
+
 def retention_figure(frame: pl.DataFrame, metric: str = "share_returning",
                      period: str = "month") -> go.Figure:
     """A heatmap of one metric, cohorts down and offsets across, every value on hover."""
@@ -285,7 +366,8 @@ def _hover_text(cell: dict, period: str) -> str:
 def retention_matrix(con: duckdb.DuckDBPyConnection, *, period: str = "month",
                      cohort_by: str = "first_order", filter: CohortFilter = EVERYTHING,
                      members: sa.Select | None = None,
-                     metric: str = "share_returning") -> CohortView:
+                     metric: str = "share_returning",
+                     read: FrameReader = read_frame) -> CohortView:
     """The retention matrix (see the module docstring) with a heatmap of ``metric``.
 
     ``members`` (from :func:`studio.cohorts.common.segment_members`) limits the customers.
@@ -300,4 +382,4 @@ def retention_matrix(con: duckdb.DuckDBPyConnection, *, period: str = "month",
     statement = retention_statement(period, cohort_by, filter, members)
     return run_view(con, statement,
                     f"Retention by {COHORT_BY[cohort_by]} ({period}s): {METRICS[metric].lower()}",
-                    lambda frame: retention_figure(frame, metric, period))
+                    lambda frame: retention_figure(frame, metric, period), read)

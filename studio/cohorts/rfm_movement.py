@@ -21,6 +21,7 @@ Scores are read from the ETL's order summary when it covers exactly the orders u
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime, time
 
 import duckdb
@@ -28,9 +29,9 @@ import plotly.graph_objects as go
 import polars as pl
 import sqlalchemy as sa
 
-from studio.cohorts.common import CohortView, run_view
+from studio.cohorts.common import CohortView, FrameReader, read_frame, run_view
 from studio.errors import UserError
-from studio.rfm import GROUP_GRID, group_of, rfm_scores
+from studio.rfm import GROUP_GRID, group_of, rfm_scored
 from studio.rollups import RollupCoverage, rollup_coverage
 from studio.segments.catalog import RFM_GROUPS
 
@@ -39,10 +40,12 @@ NO_PURCHASE = "No purchase yet"
 
 
 def scores_at(as_of: datetime, name: str, coverage: RollupCoverage | None) -> sa.Subquery:
-    """:func:`studio.rfm.rfm_scores` at ``as_of``, from the order summary when it is exact."""
+    """:func:`studio.rfm.rfm_scored` at ``as_of``, from the order summary when it is exact.
+
+    The groups are named later, from the (R, F) cells (:func:`cell_names`).
+    """
     exact = coverage is not None and coverage.orders_complete_at(as_of)
-    scores = rfm_scores(as_of, from_summary=exact)
-    return sa.select(scores).subquery(name)
+    return rfm_scored(as_of, from_summary=exact, name=name)
 
 
 def group_position(group: sa.ColumnElement) -> sa.Case:
@@ -56,15 +59,29 @@ def describe_moment(moment: datetime) -> str:
     return f"{moment:%Y-%m-%d}" if moment.time() == time.max else f"{moment:%Y-%m-%d %H:%M}"
 
 
+@functools.cache
 def cell_names(name: str = "rfm_cell_names") -> sa.Values:
     """``r, f, rfm_group``: the 25 cells of :data:`studio.rfm.GROUP_GRID` as a table.
 
     Joining the scores to it names each (R, F) pair as ``rfm_group`` does, with one hash
-    lookup per buyer instead of a 25-branch ``CASE``.
+    lookup per buyer instead of a 25-branch ``CASE``. Built once per name, its values
+    written into the SQL rather than passed as 75 parameters: they never change, and
+    building and binding them was a fair part of a small chart's time.
     """
     return (sa.values(sa.column("r", sa.Integer), sa.column("f", sa.Integer),
-                      sa.column("rfm_group", sa.String), name=name)
+                      sa.column("rfm_group", sa.String), name=name, literal_binds=True)
             .data([(r, f, group_of(r, f)) for r in GROUP_GRID for f in range(1, 6)]))
+
+
+@functools.cache
+def group_order() -> sa.Values:
+    """``position, rfm_group``: the eleven groups in the grid's order, as a table.
+
+    Built once, its values written into the SQL, as :func:`cell_names`.
+    """
+    return (sa.values(sa.column("position", sa.Integer), sa.column("rfm_group", sa.String),
+                      name="rfm_groups", literal_binds=True)
+            .data(list(enumerate(RFM_GROUPS, start=1))))
 
 
 def groups_at(as_of: datetime, name: str, coverage: RollupCoverage | None) -> sa.Subquery:
@@ -97,9 +114,7 @@ def grid_statement(con: duckdb.DuckDBPyConnection, as_of: datetime,
                  .select_from(cells.join(names, sa.and_(names.c.r == cells.c.r,
                                                         names.c.f == cells.c.f)))
                  .group_by(names.c.rfm_group).subquery("per_group"))
-    groups = (sa.values(sa.column("position", sa.Integer), sa.column("rfm_group", sa.String),
-                        name="rfm_groups")
-              .data(list(enumerate(RFM_GROUPS, start=1))))
+    groups = group_order()
     customers = sa.cast(sa.func.coalesce(per_group.c.customers, 0), sa.BigInteger)
     revenue = sa.func.coalesce(per_group.c.revenue, 0)
     return (sa.select(
@@ -168,7 +183,7 @@ def movement_figure(frame: pl.DataFrame, before: datetime, after: datetime) -> g
 
 
 def rfm_grid(con: duckdb.DuckDBPyConnection, as_of: datetime,
-             members: sa.Select | None = None) -> CohortView:
+             members: sa.Select | None = None, read: FrameReader = read_frame) -> CohortView:
     """The eleven RFM groups at ``as_of``: customers and revenue, with their shares.
 
     ``members`` (from :func:`studio.cohorts.common.segment_members`) limits whom the grid
@@ -176,11 +191,12 @@ def rfm_grid(con: duckdb.DuckDBPyConnection, as_of: datetime,
     """
     return run_view(con, grid_statement(con, as_of, members),
                     f"RFM groups at {describe_moment(as_of)}",
-                    grid_figure)
+                    grid_figure, read)
 
 
 def rfm_movement(con: duckdb.DuckDBPyConnection, before: datetime, after: datetime,
-                 members: sa.Select | None = None) -> CohortView:
+                 members: sa.Select | None = None,
+                 read: FrameReader = read_frame) -> CohortView:
     """How customers moved between RFM groups from ``before`` to ``after``.
 
     Raises
@@ -193,4 +209,4 @@ def rfm_movement(con: duckdb.DuckDBPyConnection, before: datetime, after: dateti
                         f"({after:%Y-%m-%d}); pick a 'from' date before the 'to' date.")
     return run_view(con, movement_statement(con, before, after, members),
                     f"RFM movement from {describe_moment(before)} to {describe_moment(after)}",
-                    lambda frame: movement_figure(frame, before, after))
+                    lambda frame: movement_figure(frame, before, after), read)

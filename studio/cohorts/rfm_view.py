@@ -10,7 +10,14 @@ from datetime import date, datetime, time, timedelta
 import duckdb
 import streamlit as st
 
-from studio.cohorts.common import CohortFilter, order_days, segment_members
+from studio import ui
+from studio.cohorts.common import (
+    CohortFilter,
+    FrameReader,
+    order_days,
+    read_frame,
+    segment_members,
+)
 from studio.cohorts.panel import show_view
 from studio.cohorts.rfm_movement import rfm_grid, rfm_movement
 from studio.config import Settings
@@ -31,28 +38,34 @@ def default_days(filter: CohortFilter, bounds: tuple[date, date]) -> tuple[date,
     return max(bounds[0], last - timedelta(days=MOVEMENT_DAYS)), last
 
 
-def render(settings: Settings, con: duckdb.DuckDBPyConnection, filter: CohortFilter) -> None:
-    """The tab's two day pickers, the grid at the later day and the movement between them."""
+def render(settings: Settings, con: duckdb.DuckDBPyConnection, filter: CohortFilter,
+           read: FrameReader = read_frame) -> None:
+    """The tab's two day pickers, the grid at the later day and the movement between them.
+
+    ``read`` runs the views' queries (the page passes one that caches results).
+    """
     bounds = order_days(con)
     if bounds is None:
         st.info("The warehouse has no orders yet, so there are no RFM groups to show.")
         return
     first, last = default_days(filter, bounds)
     row = st.columns(2)
-    grid_day = row[0].date_input("Groups at the end of", value=last, min_value=bounds[0],
+    ui.follow_default("rfm_day", last)
+    ui.follow_default("rfm_from_day", first)
+    grid_day = row[0].date_input("Groups at the end of", min_value=bounds[0],
                                  max_value=bounds[1], key="rfm_day",
                                  help="RFM scores every valid purchase up to this day; the "
                                  "date range's start does not apply.")
-    from_day = row[1].date_input("Movement since the end of", value=first,
+    from_day = row[1].date_input("Movement since the end of",
                                  min_value=bounds[0], max_value=bounds[1], key="rfm_from_day",
                                  help="Where each customer stood on this day, against where "
                                  "they stand on the day on the left.")
     members = segment_members(settings, con, filter)
-    grid = rfm_grid(con, end_of_day(grid_day), members)
+    grid = rfm_grid(con, end_of_day(grid_day), members, read)
     show_view(grid, "rfm_grid")
     if from_day >= grid_day:
         st.info("Pick a 'movement since' day before the groups' day to see who moved.")
         return
-    movement = rfm_movement(con, end_of_day(from_day), end_of_day(grid_day), members)
+    movement = rfm_movement(con, end_of_day(from_day), end_of_day(grid_day), members, read)
     show_view(movement, "rfm_movement",
               empty="Nobody had bought by the later day, so nobody moved.")

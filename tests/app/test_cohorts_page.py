@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from studio.segments import library
 from studio.segments.definition import parse_definition
-from studio.warehouse import connect_reader
+from studio.warehouse import connect_reader, writer
 from tests.app.page_checks import assert_clean
 from tests.conftest import make_settings
 
@@ -156,3 +156,35 @@ def test_the_overview_links_to_the_cohorts_page(home, monkeypatch):
     links = [link.proto for link in app.get("page_link")]
     assert [link.page for link in links] == ["cohorts"]
     assert links[0].label.startswith("Cohorts")
+
+
+
+def add_buyer(settings, customer: str, ordered_at: str) -> None:
+    """Publish a warehouse with one more customer and their one valid order."""
+    with writer(settings) as con:
+        con.execute("INSERT INTO customers (customer_id) VALUES (?)", [customer])
+        con.execute("INSERT INTO orders (order_id, customer_id, is_guest, ordered_at, kind, "
+                    "status, total) VALUES (?, ?, false, ?, 'sale', 'completed', 10)",
+                    [f"order-{customer}", customer, ordered_at])
+
+
+def cohort_sizes(app: AppTest) -> dict[str, int]:
+    """Customers per cohort, read from the hover text of offset 0 in the heatmap."""
+    trace = heatmap(app)
+    return {cohort: int(row[0].split("Customers: ")[1].split("<br>")[0].replace(",", ""))
+            for cohort, row in zip(trace["y"], trace["text"], strict=True)}
+
+
+def test_cached_results_give_way_to_a_newly_published_warehouse(settings, monkeypatch):
+    add_buyer(settings, "a", "2024-05-01 10:00")
+    app = open_page(settings, monkeypatch)
+    assert cohort_sizes(app) == {"2024-05": 1}
+    app.selectbox(key="cohorts_metric").set_value("revenue").run()  # a rerun, same queries
+    assert_clean(app)
+    assert cohort_sizes(app) == {"2024-05": 1}
+
+    add_buyer(settings, "b", "2024-05-20 10:00")  # the next load publishes a new file
+    add_buyer(settings, "c", "2024-06-02 10:00")
+    app.run()
+    assert_clean(app)
+    assert cohort_sizes(app) == {"2024-05": 2, "2024-06": 1}

@@ -18,6 +18,14 @@ def wait_until_idle(page) -> None:
     page.wait_for_selector(IDLE, state="attached")
 
 
+def open_cohorts(page, studio_url: str) -> None:
+    """Open the studio and go to the Cohorts page through the sidebar, as a visitor does."""
+    page.goto(studio_url)
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name="Cohorts").click()
+    page.get_by_role("heading", name="Cohorts", exact=True).wait_for()
+    wait_until_idle(page)
+
+
 def test_weekly_retention_heatmap_and_its_sql(studio_url, page, demo_home):
     con = connect_reader(demo_home)
     try:
@@ -29,10 +37,7 @@ def test_weekly_retention_heatmap_and_its_sql(studio_url, page, demo_home):
     finally:
         con.close()
 
-    page.goto(studio_url)
-    page.get_by_test_id("stSidebarNav").get_by_role("link", name="Cohorts").click()
-    page.get_by_role("heading", name="Cohorts", exact=True).wait_for()
-    wait_until_idle(page)
+    open_cohorts(page, studio_url)
     assert "/cohorts" in page.url
 
     page.locator(".st-key-cohorts_period").get_by_text("Week", exact=True).click()
@@ -53,4 +58,25 @@ def test_weekly_retention_heatmap_and_its_sql(studio_url, page, demo_home):
     code = page.get_by_test_id("stCode").first
     expect(code).to_contain_text("date_trunc('week'")
     expect(code).to_contain_text("FROM orders")
+    assert not page.get_by_test_id("stException").count()
+
+
+def test_repeat_purchase_curve_draws_a_line_per_cohort(studio_url, page, demo_home):
+    con = connect_reader(demo_home)
+    try:
+        cohorts = con.execute(f"""
+            SELECT count(DISTINCT date_trunc('month', first_at)) FROM (
+                SELECT min(ordered_at) AS first_at FROM orders WHERE {VALID}
+                GROUP BY customer_id)""").fetchall()[0][0]
+    finally:
+        con.close()
+
+    open_cohorts(page, studio_url)
+    page.get_by_role("tab", name="Repeat purchase").click()
+    wait_until_idle(page)
+    chart = page.locator(".st-key-repeat_purchase_curve_chart .js-plotly-plot")
+    # the points travel as typed arrays: a line with many vertices shows they were read
+    lines = chart.locator(".scatterlayer .trace path.js-line")
+    expect(lines).to_have_count(cohorts)
+    assert lines.first.get_attribute("d").count("L") > 20
     assert not page.get_by_test_id("stException").count()

@@ -6,8 +6,9 @@ import shutil
 from datetime import datetime
 
 import duckdb
+import pytest
 
-from studio.rollups import build_rollups, has_rollups, rollup_coverage
+from studio.rollups import RollupCoverage, build_rollups, has_rollups, rollup_coverage
 from studio.segments.definition import Consent, SegmentDefinition
 from studio.segments.operations import members
 from studio.warehouse import connect_reader
@@ -76,17 +77,37 @@ def test_a_warehouse_without_rollups_gets_them_on_the_next_load(demo_home, demo_
         assert has_rollups(con)
 
 
+PURCHASED_AT = datetime(2024, 5, 1, 12, 0, 0)
+
+
+def one_purchase_store() -> Store:
+    """One customer with one valid purchase at :data:`PURCHASED_AT`, and no consent."""
+    return Store(customers=[{"customer_id": "c1"}],
+                 orders=[{"order_id": "o1", "customer_id": "c1", "ordered_at": PURCHASED_AT,
+                          "kind": "sale", "status": "completed", "is_guest": False,
+                          "total": 10.0}])
+
+
 def test_rollups_of_another_version_are_ignored_and_rebuilt(tmp_path):
     # A warehouse whose rollups an older studio built (other definitions) must not answer.
-    moment = datetime(2024, 5, 1, 12, 0, 0)
-    store = Store(customers=[{"customer_id": "c1"}],
-                  orders=[{"order_id": "o1", "customer_id": "c1", "ordered_at": moment,
-                           "kind": "sale", "status": "completed", "is_guest": False,
-                           "total": 10.0}])
-    with open_store(store, tmp_path / "warehouse.duckdb") as con:
+    with open_store(one_purchase_store(), tmp_path / "warehouse.duckdb") as con:
         build_rollups(con)
         assert has_rollups(con) and rollup_coverage(con) is not None
         con.execute("UPDATE rollup_state SET version = version - 1")
         assert not has_rollups(con) and rollup_coverage(con) is None
         build_rollups(con)
         assert has_rollups(con)
+
+
+@pytest.mark.parametrize("damage", [
+    "DROP TABLE customer_order_summary",
+    "DROP TABLE consent_current",
+    "ALTER TABLE rollup_state DROP COLUMN version",
+    "DELETE FROM rollup_state",
+])
+def test_a_missing_or_incomplete_rollup_means_no_coverage(tmp_path, damage):
+    with open_store(one_purchase_store(), tmp_path / "warehouse.duckdb") as con:
+        build_rollups(con)
+        assert rollup_coverage(con) == RollupCoverage(PURCHASED_AT, None)
+        con.execute(damage)
+        assert not has_rollups(con) and rollup_coverage(con) is None
