@@ -87,7 +87,9 @@ with ui.user_errors():
                 con, period=period, cohort_by=cohort_by, filter=cohort_filter,
                 members=members, max_days=int(max_days), read=read)
             show_view(curve, "repeat_purchase_curve",
-                      empty="No customer made a first purchase in this range.")
+                      empty="No customer made a first purchase in this range.",
+                      note="Each line stops where fewer than half of its cohort has been "
+                      "watched that long (the newest customers have not); the CSV has every day.")
 
     if tab_rfm.open:
         with tab_rfm:

@@ -39,6 +39,8 @@ from studio.rfm import valid_purchase
 from studio.sql import orders
 
 DAY_MICROSECONDS = 86_400_000_000
+SHOWN_WHILE_OBSERVED = 0.5
+"""The share of a cohort that must still be observed on a day for its curve to show it."""
 
 
 def whole_days(earlier, later) -> sa.ColumnElement:
@@ -179,15 +181,21 @@ def histogram_figure(frame: pl.DataFrame) -> go.Figure:
 def curve_figure(frame: pl.DataFrame) -> go.Figure:
     """One line per cohort: the share with a second order within d days.
 
-    The points go to plotly as numpy arrays, which it passes on as typed arrays: a year of
-    days for a few dozen cohorts validates about four times faster than as Python lists.
+    A line stops where fewer than :data:`SHOWN_WHILE_OBSERVED` of its cohort is still
+    observed: near the end of the data only the cohort's earliest customers have been
+    watched that long, and a share over a handful of them jumps about (the frame, and
+    the CSV, keep every day). The points go to plotly as numpy arrays, which it passes
+    on as typed arrays: a year of days for a few dozen cohorts validates about four
+    times faster than as Python lists.
     """
+    shown = frame.filter(pl.col("customers")
+                         >= SHOWN_WHILE_OBSERVED * pl.col("customers").max().over("cohort"))
     traces = [go.Scatter(
         x=part["day"].to_numpy(), y=part["share_repeat"].to_numpy(), mode="lines",
         name=str(cohort), customdata=part.select("customers", "repeaters").to_numpy(),
         hovertemplate=(f"{cohort}, day %{{x}}<br>Repeated: %{{y:.1%}} "
                        "(%{customdata[1]:,} of %{customdata[0]:,})<extra></extra>"))
-        for (cohort,), part in frame.group_by("cohort", maintain_order=True)]
+        for (cohort,), part in shown.group_by("cohort", maintain_order=True)]
     figure = go.Figure(traces)
     figure.update_layout(xaxis_title="Days since the first order",
                          yaxis_title="Share with a second order", yaxis_tickformat=".0%",

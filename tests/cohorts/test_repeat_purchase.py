@@ -9,6 +9,7 @@ import pytest
 
 from studio.cohorts.common import CohortFilter, run_view
 from studio.cohorts.repeat_purchase import (
+    curve_figure,
     repeat_curve_statement,
     repeat_purchase_curve,
     time_to_second_order,
@@ -99,6 +100,15 @@ def test_the_curve_by_country_and_the_figures(tiny_store):
     assert [trace.name for trace in view.figure.data] == ["(unknown)", "DE"]
     bars = time_to_second_order(con).figure.data[0]
     assert list(bars.y) == [2, 2] and list(bars.x) == [3.5, 10.5]
+
+
+def test_a_curve_stops_where_less_than_half_its_cohort_is_observed():
+    frame = pl.DataFrame({"cohort": ["2024-01"] * 4 + ["2024-02"] * 2,
+                          "day": [0, 1, 2, 3, 0, 1], "customers": [10, 10, 5, 4, 3, 3],
+                          "repeaters": [0, 2, 2, 3, 0, 1],
+                          "share_repeat": [0.0, 0.2, 0.4, 0.75, 0.0, 1 / 3]})
+    lines = {trace.name: list(trace.x) for trace in curve_figure(frame).data}
+    assert lines == {"2024-01": [0, 1, 2], "2024-02": [0, 1]}
 
 
 @pytest.mark.parametrize("call, message", [
