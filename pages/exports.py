@@ -47,7 +47,7 @@ def show_figures(figures: list[page.Figure]) -> None:
 def offer_download(settings, run: dict, key: str) -> None:
     download = page.run_download(settings, run)
     if download is not None:
-        st.download_button(f"Download {download.file_name}", download.data,
+        st.download_button(f"Download {download.file_name}", download.read,
                            file_name=download.file_name, mime=download.mime, key=key,
                            icon=":material/download:", on_click="ignore")
 

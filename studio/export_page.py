@@ -2,8 +2,8 @@
 
 The page (``pages/exports.py``) lays out widgets and calls these functions: the
 destination form becomes a spec string (the CLI's ``--to``), runs and dead letters become
-tables, a finished file export becomes download bytes, and the counts of a run become the
-reconciliation a marketer reads (matched, consented, sent, failed).
+tables, a finished file export becomes a download read on the click, and the counts of a
+run become the reconciliation a marketer reads (matched, consented, sent, failed).
 
 Files exported from the page go to one file per audience under ``<home>/exports``, named
 after the segment, the channel and any top N, rather than one file per run: the diff of
@@ -187,13 +187,43 @@ def samples_frame(result: ExportResult) -> pl.DataFrame:
 # ---------------------------------------------------------------- downloads
 
 
+REPLACED = ("This file was replaced by a later export of the same audience after the page "
+            "offered it; open the Exports page again and download the latest run's file.\n")
+"""What a download holds when its file changed between the offer and the click."""
+
+
 @dataclass(frozen=True)
 class Download:
-    """A file export offered for download."""
+    """A file export offered for download, read only when the user asks for it.
 
-    data: bytes
+    An audience's file can hold a million rows: reading it on every rerun of the page (to
+    hand Streamlit the bytes) would cost seconds and memory each time. The page passes
+    :meth:`read` instead, which Streamlit calls on the click.
+    """
+
+    path: Path
     file_name: str
     mime: str
+    stamp: tuple[int, int]
+    """The file's size and modification time when offered."""
+
+    def read(self) -> bytes:
+        """The file's bytes, or :data:`REPLACED` if another export rewrote it meanwhile.
+
+        The file name promises this run's file; a later export's contents under it would
+        be a silent lie, so a changed file yields the sentence instead.
+        """
+        try:
+            if _stamp_of(self.path) == self.stamp:
+                return self.path.read_bytes()
+        except FileNotFoundError:
+            pass
+        return REPLACED.encode()
+
+
+def _stamp_of(path: Path) -> tuple[int, int]:
+    stat = path.stat()
+    return stat.st_size, stat.st_mtime_ns
 
 
 def run_download(settings: Settings, run: dict) -> Download | None:
@@ -210,8 +240,8 @@ def run_download(settings: Settings, run: dict) -> Download | None:
         return None
     if history.latest_run_id(settings, run["audience_key"]) != run["run_id"]:
         return None
-    return Download(path.read_bytes(), f"{path.stem}-run-{run['run_id']}{path.suffix}",
-                    MIME_OF[run["destination_kind"]])
+    return Download(path, f"{path.stem}-run-{run['run_id']}{path.suffix}",
+                    MIME_OF[run["destination_kind"]], _stamp_of(path))
 
 
 # ---------------------------------------------------------------- history

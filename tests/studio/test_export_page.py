@@ -120,9 +120,9 @@ def test_only_the_latest_file_run_of_an_audience_offers_its_download(home, tmp_p
     run = history.get_run(home, first.run_id)
     download = page.run_download(home, run)
     path = page.export_path(home, "Benelux", "csv")
-    assert download.data == path.read_bytes() and download.mime == "text/csv"
+    assert download.read() == path.read_bytes() and download.mime == "text/csv"
     assert download.file_name == f"{path.stem}-run-{first.run_id}.csv"
-    shown = pl.read_csv(download.data)
+    shown = pl.read_csv(download.read())
     expected = ids_in_countries(home, ["NL", "BE"]) & consented_ids(home)
     assert sorted(shown["customer_id"]) == sorted(expected)
     assert page.run_download(home, history.get_run(home, dry.run_id)) is None
@@ -130,6 +130,8 @@ def test_only_the_latest_file_run_of_an_audience_offers_its_download(home, tmp_p
     second = export_audience(home, "Benelux", spec)
     assert page.run_download(home, run) is None  # the file now holds the second run
     assert page.run_download(home, history.get_run(home, second.run_id)) is not None
+    # offered before the second export, clicked after: the sentence, not the wrong file
+    assert download.read() == page.REPLACED.encode()
 
 
 def test_the_runs_table_holds_each_runs_counts(home):
