@@ -4,8 +4,8 @@ import streamlit as st
 
 from models.backtest import TARGET_KINDS, Target
 from models.registry import champion_pointer, load_model, promote, rollback
+from studio import jobs, ui
 from studio import model_report as report
-from studio import ui
 from studio.errors import UserError
 from studio.warehouse import warehouse_version
 
@@ -90,7 +90,7 @@ def feature_importance(home: str, version: str, warehouse, _con):
 
 
 @st.fragment(run_every=1.0)
-def show_progress(job: report.Job) -> None:
+def show_progress(job: jobs.Job) -> None:
     if job.running:
         st.progress(job.fraction, text=f"{job.title}: {job.step}")
     else:
@@ -98,7 +98,7 @@ def show_progress(job: report.Job) -> None:
 
 
 def show_retrain(settings, expanded: bool) -> None:
-    job = report.current_job(settings)
+    job = jobs.current_job(settings)
     running = job is not None and job.running
     with st.expander("Retrain", icon=":material/model_training:",
                      expanded=expanded or running):

@@ -9,16 +9,13 @@ Everything the page shows that is not layout lives here, importable without Stre
 * the **distribution** of the latest scores, aggregated in DuckDB;
 * what **drives** a score: LightGBM's SHAP contributions, over a sample of customers and
   for one customer;
-* a **background retrain**: one job at a time per process, running in a thread and
-  reporting its progress to a small shared :class:`Job` that a page rerun reads.
+* a **background retrain** or rescore, run by :mod:`studio.jobs`.
 """
 
 from __future__ import annotations
 
-import logging
-import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 
 import duckdb
@@ -35,9 +32,8 @@ from models.scoring import score_customers
 from models.training import train_target
 from studio.config import Settings
 from studio.errors import UserError
+from studio.jobs import Job, start_job
 from studio.warehouse import connect_reader
-
-log = logging.getLogger(__name__)
 
 NO_MODELS = ("No model is trained yet. Train a model: studio models train --target purchase "
              "--horizon 90, or press Retrain.")
@@ -398,81 +394,6 @@ def bars_figure(names: list[str], values: list[float], x_title: str) -> go.Figur
 # ---------------------------------------------------------------- background retrain
 
 
-@dataclass
-class Job:
-    """A background job's progress, shared between its thread and the page that reads it."""
-
-    home: str
-    title: str
-    step: str = "starting"
-    fraction: float = 0.0
-    status: str = "running"  # running, done or failed
-    message: str = ""  # the outcome, one sentence (or two) for the page
-    started_at: datetime = field(default_factory=datetime.now)
-    finished_at: datetime | None = None
-    thread: threading.Thread | None = field(default=None, repr=False)
-
-    @property
-    def running(self) -> bool:
-        """Whether the job's thread is still at work."""
-        return self.status == "running"
-
-    def report(self, step: str, fraction: float) -> None:
-        """Record progress; the fraction never goes back."""
-        self.step, self.fraction = step, max(self.fraction, min(float(fraction), 1.0))
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """Block until the job ends (for tests and scripts); True if it has ended."""
-        if self.thread is not None:
-            self.thread.join(timeout)
-        return not self.running
-
-
-_jobs: dict[str, Job] = {}
-_jobs_lock = threading.Lock()
-
-
-def current_job(settings: Settings) -> Job | None:
-    """The latest job started for this studio home in this process, if any."""
-    return _jobs.get(str(settings.home))
-
-
-def _run(job: Job, work: Callable[[Callable[[str, float], None]], str]) -> None:
-    try:
-        job.message = work(job.report)
-        job.fraction, job.status = 1.0, "done"
-    except UserError as error:
-        job.message, job.status = str(error), "failed"
-    except Exception as error:  # a bug: the page says so in one sentence, the log keeps it
-        log.exception("%s failed", job.title)
-        job.message = (f"{job.title} stopped on an unexpected error ({type(error).__name__}: "
-                       f"{error}); the server log has the details.")
-        job.status = "failed"
-    finally:
-        job.finished_at = datetime.now()
-
-
-def start_job(settings: Settings, title: str,
-              work: Callable[[Callable[[str, float], None]], str]) -> Job:
-    """Run ``work(report)`` in a background thread; one job at a time in the process.
-
-    ``work`` reports progress through ``report(step, fraction)`` and returns its outcome as
-    a sentence. Training is CPU-bound and the machine small, so a second job is refused
-    rather than queued.
-    """
-    with _jobs_lock:
-        busy = [job for job in _jobs.values() if job.running]
-        if busy:
-            raise UserError(f"{busy[0].title} is still running ({busy[0].fraction:.0%} done); "
-                            "wait for it to finish before starting another.")
-        job = Job(str(settings.home), title)
-        job.thread = threading.Thread(target=_run, args=(job, work), daemon=True,
-                                      name=f"studio-job-{title}")
-        _jobs[job.home] = job
-        job.thread.start()
-    return job
-
-
 def retrain(settings: Settings, target: Target, origins: int,
             report: Callable[[str, float], None]) -> str:
     """Train, register and promote ``target``'s champion, then rescore; the outcome sentence."""
@@ -490,7 +411,7 @@ def retrain(settings: Settings, target: Target, origins: int,
 
 
 def start_retrain(settings: Settings, target: Target, origins: int = 3) -> Job:
-    """Retrain ``target`` in the background (see :func:`retrain` and :func:`start_job`)."""
+    """Retrain ``target`` in the background: :func:`retrain` as a :mod:`studio.jobs` job."""
     if not 1 <= origins <= 12:
         raise UserError(f"{origins} backtest origins is not usable; choose 1 to 12.")
     return start_job(settings, f"Retraining {target.name}",

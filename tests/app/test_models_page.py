@@ -18,7 +18,7 @@ from models.metrics import calibration_by_decile
 from models.registry import champion_version, list_versions, load_model
 from models.scoring import score_customers
 from models.training import train_target
-from studio import model_report
+from studio import jobs, model_report
 from studio.config import Settings, load_settings
 from studio.warehouse import connect_reader
 from tests.app.page_checks import assert_clean
@@ -84,13 +84,13 @@ def card_fact(app: AppTest, field: str) -> str:
     return facts.loc[facts["Field"] == field, "Value"].item()
 
 
-def retrain(app: AppTest, horizon: int) -> model_report.Job:
+def retrain(app: AppTest, horizon: int) -> jobs.Job:
     """Start a one-origin purchase retrain on the page and wait for its background job."""
     app.selectbox(key="models_retrain_kind").set_value("purchase")
     app.number_input(key="models_retrain_horizon").set_value(horizon)
     app.number_input(key="models_retrain_origins").set_value(1)
     app.button(key="models_retrain").click().run()
-    job = model_report.current_job(load_settings())
+    job = jobs.current_job(load_settings())
     assert job is not None and job.title == f"Retraining purchase_{horizon}d"
     assert job.wait(120), "the retrain did not finish"
     app.run()

@@ -9,7 +9,6 @@ LightGBM's own raw margin.
 from __future__ import annotations
 
 import shutil
-import threading
 from datetime import date
 
 import numpy as np
@@ -202,47 +201,7 @@ def test_a_spend_model_reads_in_money(trained):
         (spend >= run.histogram["bin_start"][-1]).sum())
 
 
-# ---------------------------------------------------------------- background jobs
-
-
-def test_one_job_runs_at_a_time_and_reports_its_outcome(tmp_path):
-    first, second = make_settings(tmp_path / "a"), make_settings(tmp_path / "b")
-    release = threading.Event()
-
-    def work(progress):
-        progress("halfway", 0.5)
-        progress("a step reported late", 0.25)
-        release.wait(30)
-        return "All done."
-
-    job = report.start_job(first, "Slow job", work)
-    try:
-        with pytest.raises(UserError, match="Slow job is still running"):
-            report.start_job(second, "Another job", lambda progress: "never")
-        assert report.current_job(second) is None
-        assert job.running and report.current_job(first) is job
-    finally:
-        release.set()
-    assert job.wait(30)
-    assert (job.status, job.message, job.fraction) == ("done", "All done.", 1.0)
-    assert job.step == "a step reported late" and job.finished_at >= job.started_at
-
-
-@pytest.mark.parametrize(("error", "expected"), [
-    (UserError("The horizon is too long; choose 90."), "The horizon is too long; choose 90."),
-    (ZeroDivisionError("division by zero"),
-     "Broken job stopped on an unexpected error (ZeroDivisionError: division by zero); "
-     "the server log has the details."),
-])
-def test_a_failing_job_ends_with_one_sentence(tmp_path, error, expected):
-    def work(progress):
-        raise error
-
-    job = report.start_job(make_settings(tmp_path / "home"), "Broken job", work)
-    assert job.wait(30)
-    assert (job.status, job.message) == ("failed", expected)
-    assert report.start_job(make_settings(tmp_path / "home"), "Next job",
-                            lambda progress: "ok").wait(30)  # the slot is free again
+# ---------------------------------------------------------------- background retrain
 
 
 def test_a_retrain_with_too_little_history_fails_on_the_data_gate(demo_home, tmp_path):
