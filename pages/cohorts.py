@@ -95,13 +95,13 @@ with ui.user_errors():
         with tab_rfm:
             from studio.cohorts import rfm_view
 
-            rfm_view.render(settings, con, cohort_filter, read)
+            rfm_view.render(con, cohort_filter, bounds, members, read)
 
     if tab_funnels.open:
         with tab_funnels:
             from studio.cohorts import funnel_view
 
-            funnel_view.render(settings, con, cohort_filter, read)
+            funnel_view.render(con, cohort_filter, members, read)
 
     if tab_compare.open:
         with tab_compare:

@@ -8,12 +8,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import duckdb
+import sqlalchemy as sa
 import streamlit as st
 
-from studio.cohorts.common import CohortFilter, FrameReader, read_frame, segment_members
+from studio.cohorts.common import CohortFilter, FrameReader, read_frame
 from studio.cohorts.funnels import DEFAULT_STEPS, STEPS, funnel
 from studio.cohorts.panel import show_view
-from studio.config import Settings
 
 STEP_LABELS = {"page_view": "Page view", "product_view": "Product view",
                "add_to_cart": "Add to cart", "checkout_start": "Checkout start",
@@ -21,11 +21,12 @@ STEP_LABELS = {"page_view": "Page view", "product_view": "Product view",
 UNITS = {"hours": timedelta(hours=1), "days": timedelta(days=1)}
 
 
-def render(settings: Settings, con: duckdb.DuckDBPyConnection, filter: CohortFilter,
+def render(con: duckdb.DuckDBPyConnection, filter: CohortFilter, members: sa.Select | None,
            read: FrameReader = read_frame) -> None:
     """The tab's steps (in the order chosen), time limit and the funnel they give.
 
-    ``read`` runs the funnel's query (the page passes one that caches results).
+    ``members`` is the filter's segment, as the page already has it; ``read`` runs the
+    funnel's query (the page passes one that caches results).
     """
     row = st.columns([4, 1, 1])
     steps = row[0].multiselect("Steps, in order", list(STEPS), default=list(DEFAULT_STEPS),
@@ -39,7 +40,6 @@ def render(settings: Settings, con: duckdb.DuckDBPyConnection, filter: CohortFil
     if len(steps) < 2:
         st.info("Choose at least two steps to see a funnel.")
         return
-    members = segment_members(settings, con, filter)
     view = funnel(con, steps, within=int(amount) * UNITS[unit], filter=filter, members=members,
                   read=read)
     show_view(view, "funnel", note="Each customer counts once, with their attempt that got "

@@ -8,19 +8,13 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 
 import duckdb
+import sqlalchemy as sa
 import streamlit as st
 
 from studio import ui
-from studio.cohorts.common import (
-    CohortFilter,
-    FrameReader,
-    order_days,
-    read_frame,
-    segment_members,
-)
+from studio.cohorts.common import CohortFilter, FrameReader, read_frame
 from studio.cohorts.panel import show_view
 from studio.cohorts.rfm_movement import rfm_grid, rfm_movement
-from studio.config import Settings
 
 MOVEMENT_DAYS = 90
 """How far before the grid's day the movement starts by default."""
@@ -38,16 +32,14 @@ def default_days(filter: CohortFilter, bounds: tuple[date, date]) -> tuple[date,
     return max(bounds[0], last - timedelta(days=MOVEMENT_DAYS)), last
 
 
-def render(settings: Settings, con: duckdb.DuckDBPyConnection, filter: CohortFilter,
-           read: FrameReader = read_frame) -> None:
+def render(con: duckdb.DuckDBPyConnection, filter: CohortFilter, bounds: tuple[date, date],
+           members: sa.Select | None, read: FrameReader = read_frame) -> None:
     """The tab's two day pickers, the grid at the later day and the movement between them.
 
-    ``read`` runs the views' queries (the page passes one that caches results).
+    ``bounds`` are the data's first and last order days and ``members`` the filter's
+    segment, both as the page already has them; ``read`` runs the views' queries (the
+    page passes one that caches results).
     """
-    bounds = order_days(con)
-    if bounds is None:
-        st.info("The warehouse has no orders yet, so there are no RFM groups to show.")
-        return
     first, last = default_days(filter, bounds)
     row = st.columns(2)
     ui.follow_default("rfm_day", last)
@@ -60,7 +52,6 @@ def render(settings: Settings, con: duckdb.DuckDBPyConnection, filter: CohortFil
                                  min_value=bounds[0], max_value=bounds[1], key="rfm_from_day",
                                  help="Where each customer stood on this day, against where "
                                  "they stand on the day on the left.")
-    members = segment_members(settings, con, filter)
     grid = rfm_grid(con, end_of_day(grid_day), members, read)
     show_view(grid, "rfm_grid")
     if from_day >= grid_day:

@@ -69,8 +69,7 @@ def rows(con, query: str, params=None) -> list[tuple]:
 def test_retention_heatmap_matches_hand_written_sql(home, monkeypatch):
     app = open_page(home, monkeypatch)
     trace = heatmap(app)
-    con = connect_reader(home)
-    try:
+    with connect_reader(home) as con:
         # share of each monthly cohort buying again in the month after its first
         expected = dict(rows(con, f"""
             WITH firsts AS (SELECT customer_id, date_trunc('month', min(ordered_at)) AS m
@@ -83,8 +82,6 @@ def test_retention_heatmap_matches_hand_written_sql(home, monkeypatch):
                 'kind', 'o.kind').replace('status', 'o.status').replace('is_guest', 'o.is_guest')}
             GROUP BY f.m"""))
         last_month = rows(con, "SELECT strftime(max(ordered_at), '%Y-%m') FROM orders")[0][0]
-    finally:
-        con.close()
     assert trace["y"] == sorted(expected)
     for cohort, row in zip(trace["y"], trace["z"], strict=True):
         assert row[0] == 1.0
@@ -98,8 +95,7 @@ def test_week_period_and_date_range_change_the_cohorts(home, monkeypatch):
     app = open_page(home, monkeypatch)
     app.segmented_control(key="cohorts_period").set_value("week").run()
     assert_clean(app)
-    con = connect_reader(home)
-    try:
+    with connect_reader(home) as con:
         weeks = [w for (w,) in rows(con, f"""
             SELECT DISTINCT strftime(date_trunc('week', min(ordered_at)), '%Y-%m-%d')
             FROM orders WHERE {VALID} GROUP BY customer_id ORDER BY 1""")]
@@ -108,8 +104,6 @@ def test_week_period_and_date_range_change_the_cohorts(home, monkeypatch):
                 SELECT min(ordered_at) AS first_at FROM orders WHERE {VALID}
                 GROUP BY customer_id)
             WHERE first_at >= '2024-03-01' AND first_at < '2024-04-01' ORDER BY 1""")]
-    finally:
-        con.close()
     assert heatmap(app)["y"] == weeks
     app.date_input(key="cohorts_dates").set_value((date(2024, 3, 1), date(2024, 3, 31))).run()
     assert_clean(app)
@@ -120,16 +114,13 @@ def test_segment_filter_counts_only_members(home, monkeypatch):
     app = open_page(home, monkeypatch)
     app.selectbox(key="cohorts_segment").set_value("Germany").run()
     assert_clean(app)
-    con = connect_reader(home)
-    try:
+    with connect_reader(home) as con:
         sizes = dict(rows(con, """
             SELECT strftime(date_trunc('month', min(o.ordered_at)), '%Y-%m'), NULL
             FROM orders o JOIN customers c USING (customer_id)
             WHERE c.country = 'DE' AND o.kind = 'sale' AND o.status = 'completed'
               AND NOT coalesce(o.is_guest, false)
             GROUP BY o.customer_id"""))
-    finally:
-        con.close()
     assert heatmap(app)["y"] == sorted(sizes)
 
 

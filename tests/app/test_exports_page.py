@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import math
-import shutil
 
 import polars as pl
 import pytest
@@ -13,14 +12,11 @@ import sqlalchemy as sa
 from streamlit.testing.v1 import AppTest
 
 from studio.audiences import history, outbox, schedules
-from studio.segments import library
-from studio.segments.definition import parse_definition
 from studio.warehouse import connect_reader, writer
 from tests.app.page_checks import assert_clean, record_downloads, stored_file
-from tests.audiences.conftest import BENELUX
+from tests.audiences.conftest import benelux_home
 from tests.audiences.reference import consented_ids, ids_in_countries
 from tests.audiences.send_engine import SendEngine
-from tests.conftest import make_settings
 
 pytestmark = pytest.mark.app
 
@@ -32,9 +28,7 @@ API_KEY = "sk-page-4e1d7a"
 @pytest.fixture
 def home(demo_home, tmp_path, monkeypatch):
     """A writable copy of the demo home with the saved segment "Benelux" (NL and BE)."""
-    settings = make_settings(tmp_path / "home")
-    shutil.copyfile(demo_home.warehouse_path, settings.warehouse_path)
-    library.save_segment(settings, parse_definition(BENELUX), user="ana")
+    settings = benelux_home(demo_home, tmp_path / "home")
     monkeypatch.setenv("STUDIO_USER", "page-tester")
     for name in ("STUDIO_OMNISEND_API_KEY", "STUDIO_WEBHOOK_SECRET"):
         monkeypatch.delenv(name, raising=False)

@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import pytest
 
+from studio.config import Settings
 from studio.segments import library
 from studio.segments.definition import parse_definition
 from tests.conftest import make_settings
 
 BENELUX = {"name": "Benelux", "rule": {"profile": {"field": "country", "op": "in",
                                                    "value": ["NL", "BE"]}}}
+
+
+def benelux_home(demo_home, home: Path) -> Settings:
+    """A new studio home at ``home``: the demo warehouse copied in, "Benelux" saved."""
+    settings = make_settings(home)
+    shutil.copyfile(demo_home.warehouse_path, settings.warehouse_path)
+    library.save_segment(settings, parse_definition(BENELUX), user="ana")
+    return settings
 
 
 @pytest.fixture

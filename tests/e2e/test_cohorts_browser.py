@@ -27,15 +27,12 @@ def open_cohorts(page, studio_url: str) -> None:
 
 
 def test_weekly_retention_heatmap_and_its_sql(studio_url, page, demo_home):
-    con = connect_reader(demo_home)
-    try:
+    with connect_reader(demo_home) as con:
         first_week, size = con.execute(f"""
             SELECT strftime(week, '%Y-%m-%d'), count(*) FROM (
                 SELECT date_trunc('week', min(ordered_at)) AS week FROM orders
                 WHERE {VALID} GROUP BY customer_id)
             GROUP BY week ORDER BY week LIMIT 1""").fetchall()[0]
-    finally:
-        con.close()
 
     open_cohorts(page, studio_url)
     assert "/cohorts" in page.url
@@ -62,14 +59,11 @@ def test_weekly_retention_heatmap_and_its_sql(studio_url, page, demo_home):
 
 
 def test_repeat_purchase_curve_draws_a_line_per_cohort(studio_url, page, demo_home):
-    con = connect_reader(demo_home)
-    try:
+    with connect_reader(demo_home) as con:
         cohorts = con.execute(f"""
             SELECT count(DISTINCT date_trunc('month', first_at)) FROM (
                 SELECT min(ordered_at) AS first_at FROM orders WHERE {VALID}
                 GROUP BY customer_id)""").fetchall()[0][0]
-    finally:
-        con.close()
 
     open_cohorts(page, studio_url)
     page.get_by_role("tab", name="Repeat purchase").click()

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
-
 import polars as pl
 import pytest
 from playwright.sync_api import expect
 
 from studio.audiences import history
-from studio.segments import library
-from studio.segments.definition import parse_definition
-from tests.audiences.conftest import BENELUX
+from tests.audiences.conftest import benelux_home
 from tests.audiences.reference import consented_ids, ids_in_countries
-from tests.conftest import make_settings
 from tests.e2e.conftest import serve
 
 pytestmark = pytest.mark.e2e
@@ -24,9 +19,7 @@ IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
 @pytest.fixture(scope="module")
 def exports_home(demo_home, tmp_path_factory):
     """A served copy of the demo warehouse with the saved segment "Benelux"."""
-    settings = make_settings(tmp_path_factory.mktemp("exports-e2e") / "home")
-    shutil.copyfile(demo_home.warehouse_path, settings.warehouse_path)
-    library.save_segment(settings, parse_definition(BENELUX), user="ana")
+    settings = benelux_home(demo_home, tmp_path_factory.mktemp("exports-e2e") / "home")
     with serve(settings.home, tmp_path_factory.mktemp("exports-server")) as url:
         yield settings, url
 

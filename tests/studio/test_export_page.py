@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-
 import duckdb
 import polars as pl
 import pytest
@@ -12,19 +10,14 @@ from studio import export_page as page
 from studio.audiences import history
 from studio.audiences.runner import ExportResult, export_audience
 from studio.errors import UserError
-from studio.segments import library
-from studio.segments.definition import parse_definition
-from tests.audiences.conftest import BENELUX
+from tests.audiences.conftest import benelux_home
 from tests.audiences.reference import consented_ids, ids_in_countries
-from tests.conftest import make_settings
 
 
 @pytest.fixture
 def home(demo_home, tmp_path, monkeypatch):
     """A writable copy of the demo warehouse with the saved segment "Benelux"."""
-    settings = make_settings(tmp_path / "home")
-    shutil.copyfile(demo_home.warehouse_path, settings.warehouse_path)
-    library.save_segment(settings, parse_definition(BENELUX), user="ana")
+    settings = benelux_home(demo_home, tmp_path / "home")
     monkeypatch.setenv("STUDIO_USER", "tester")
     return settings
 
