@@ -9,7 +9,7 @@ from studio.audiences.audience import CHANNELS
 from studio.audiences.retry import retry_dead_letters
 from studio.audiences.runner import export_audience
 from studio.errors import UserError
-from studio.segments import library
+from studio.segments import builder, library
 
 RESULT, SYNCED = "exports_result", "exports_synced"
 NUMBER = st.column_config.NumberColumn
@@ -72,7 +72,7 @@ def show_result(settings, kind: str, result) -> None:
 # ---------------------------------------------------------------- sections
 
 
-def export_form(settings, con, segment: str) -> dict:
+def export_form(settings, targets: list[str], segment: str) -> dict:
     """The export's settings as drawn; the destination spec is built when a button asks."""
     versions = [h["version"] for h in library.segment_history(settings, segment)]
     kind_column, version_column, channel_column = st.columns([3, 1, 1])
@@ -108,7 +108,6 @@ def export_form(settings, con, segment: str) -> dict:
     else:
         st.caption(f"The file is written under {page.exports_folder(settings)} and offered "
                    "for download after the export.")
-    targets = page.score_targets(con)
     toggle, size, target = st.columns([2, 1, 2], vertical_alignment="bottom")
     ranked = toggle.toggle("Top N by score", key="exports_top", disabled=not targets,
                            help="Keep only the N consented members with the highest score."
@@ -233,12 +232,18 @@ def show_run(settings, run: dict) -> None:
             st.rerun()
 
 
+@st.cache_data(max_entries=8, show_spinner=False)
+def scored_targets(version, _con) -> list[str]:
+    """The targets a top N can rank by, looked up once per published warehouse."""
+    return builder.score_targets(_con)
+
+
 # ---------------------------------------------------------------- the page
 
 st.title("Exports")
 
 with ui.user_errors():
-    con = ui.require_reader()
+    con, version = ui.require_snapshot()
     settings = ui.settings()
     st.caption("Send a saved segment's consented members to a file, a database table, a send "
                "engine or a webhook. Only changes since the last confirmed export are sent; a "
@@ -249,7 +254,7 @@ with ui.user_errors():
                 "come back to export it.", icon=":material/groups:")
         st.stop()
     segment = st.selectbox("Segment", saved, key="exports_segment")
-    form = export_form(settings, con, segment)
+    form = export_form(settings, scored_targets(version, con), segment)
     dry, run, sync = st.columns(3)
     dry_clicked = dry.button("Dry run", key="exports_dry_run", icon=":material/visibility:",
                              width="stretch")

@@ -20,7 +20,6 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
 import polars as pl
 
 from studio.audiences import history, outbox
@@ -31,7 +30,6 @@ from studio.audiences.runner import ExportResult
 from studio.audiences.webhook import SECRET_NAME
 from studio.config import Settings
 from studio.errors import UserError
-from studio.segments.operations import has_table
 
 KINDS = {"csv": "CSV file (download)", "parquet": "Parquet file (download)",
          "sql": "Database table", "omnisend": "Send engine (Omnisend API)",
@@ -114,15 +112,6 @@ def secret_configured(kind: str) -> tuple[str, bool] | None:
     """
     name = SECRET_OF.get(kind)
     return None if name is None else (name, bool(read_secret(name)))
-
-
-def score_targets(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """The targets the warehouse holds scores for, which a top N can rank by."""
-    if not has_table(con, "scores"):
-        return []
-    return [row[0] for row in con.execute(
-        "SELECT DISTINCT target FROM scores WHERE target IS NOT NULL ORDER BY target"
-    ).fetchall()]
 
 
 # ---------------------------------------------------------------- a run's figures

@@ -91,6 +91,11 @@ def in_range(column: sa.ColumnElement, filter: CohortFilter) -> list[sa.ColumnEl
     return conditions
 
 
+def as_double(value) -> sa.Cast:
+    """``CAST(value AS DOUBLE)``: shares and ratios are floats, whatever their parts are."""
+    return sa.cast(value, sa.Double)
+
+
 def segment_members(settings: Settings, con: duckdb.DuckDBPyConnection,
                     filter: CohortFilter) -> sa.Select | None:
     """``SELECT customer_id`` of the filter's saved segment, or ``None`` without a segment.

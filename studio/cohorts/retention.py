@@ -51,6 +51,7 @@ from studio.cohorts.common import (
     CohortFilter,
     CohortView,
     FrameReader,
+    as_double,
     in_range,
     read_frame,
     run_view,
@@ -195,10 +196,6 @@ def _named(value: sa.ColumnElement) -> sa.ColumnElement:
     return sa.func.coalesce(sa.func.nullif(value, ""), UNKNOWN)
 
 
-def _as_float(value) -> sa.Cast:
-    return sa.cast(value, sa.Double)
-
-
 def _as_count(value) -> sa.Cast:
     return sa.cast(value, sa.BigInteger)
 
@@ -263,11 +260,11 @@ def retention_statement(period: str = "month", cohort_by: str = "first_order",
     return (sa.select(
         counted.c.cohort, counted.c.period_offset, counted.c.customers,
         returning.label("returning"),
-        (_as_float(returning) / counted.c.customers).label("share_returning"),
+        (as_double(returning) / counted.c.customers).label("share_returning"),
         revenue.label("revenue"),
-        (_as_float(revenue) / sa.func.nullif(_as_float(measured.c.base), 0))
+        (as_double(revenue) / sa.func.nullif(as_double(measured.c.base), 0))
         .label("revenue_retention"),
-        (_as_float(sa.func.coalesce(measured.c.cumulative, 0)) / counted.c.customers)
+        (as_double(sa.func.coalesce(measured.c.cumulative, 0)) / counted.c.customers)
         .label("cumulative_revenue_per_customer"),
     ).select_from(counted.join(measured, sa.and_(
         measured.c.cohort == counted.c.cohort,
@@ -314,10 +311,10 @@ def _period_retention_statement(period: str, filter: CohortFilter,
     return (sa.select(
         period_label(period, grid.c.cohort_start).label("cohort"), grid.c.period_offset,
         grid.c.customers, returning.label("returning"),
-        (_as_float(returning) / grid.c.customers).label("share_returning"),
+        (as_double(returning) / grid.c.customers).label("share_returning"),
         revenue.label("revenue"),
-        (_as_float(revenue) / sa.func.nullif(_as_float(base), 0)).label("revenue_retention"),
-        (_as_float(cumulative) / grid.c.customers).label("cumulative_revenue_per_customer"),
+        (as_double(revenue) / sa.func.nullif(as_double(base), 0)).label("revenue_retention"),
+        (as_double(cumulative) / grid.c.customers).label("cumulative_revenue_per_customer"),
     ).select_from(grid.outerjoin(cells, sa.and_(
         cells.c.cohort_start == grid.c.cohort_start,
         cells.c.period_offset == grid.c.period_offset)))

@@ -29,7 +29,7 @@ import plotly.graph_objects as go
 import polars as pl
 import sqlalchemy as sa
 
-from studio.cohorts.common import CohortView, FrameReader, read_frame, run_view
+from studio.cohorts.common import CohortView, FrameReader, as_double, read_frame, run_view
 from studio.errors import UserError
 from studio.rfm import GROUP_GRID, group_of, rfm_scored
 from studio.rollups import RollupCoverage, rollup_coverage
@@ -94,10 +94,6 @@ def groups_at(as_of: datetime, name: str, coverage: RollupCoverage | None) -> sa
             .subquery(f"groups_{name}"))
 
 
-def _as_float(value) -> sa.Cast:
-    return sa.cast(value, sa.Double)
-
-
 def grid_statement(con: duckdb.DuckDBPyConnection, as_of: datetime,
                    members: sa.Select | None = None) -> sa.Select:
     """The grid at ``as_of`` as one statement (columns as in the module docstring)."""
@@ -119,10 +115,10 @@ def grid_statement(con: duckdb.DuckDBPyConnection, as_of: datetime,
     revenue = sa.func.coalesce(per_group.c.revenue, 0)
     return (sa.select(
         groups.c.rfm_group, customers.label("customers"),
-        (_as_float(customers) / sa.func.nullif(sa.func.sum(customers).over(), 0))
+        (as_double(customers) / sa.func.nullif(sa.func.sum(customers).over(), 0))
         .label("share_of_customers"),
         revenue.label("revenue"),
-        (_as_float(revenue) / sa.func.nullif(_as_float(sa.func.sum(revenue).over()), 0))
+        (as_double(revenue) / sa.func.nullif(as_double(sa.func.sum(revenue).over()), 0))
         .label("share_of_revenue"),
     ).select_from(groups.outerjoin(per_group, per_group.c.rfm_group == groups.c.rfm_group))
         .order_by(groups.c.position))
@@ -142,7 +138,7 @@ def movement_statement(con: duckdb.DuckDBPyConnection, before: datetime, after: 
              .where(*conditions).group_by(from_group, finish.c.rfm_group).subquery("moves"))
     started = sa.func.sum(moves.c.customers).over(partition_by=moves.c.from_group)
     return (sa.select(moves.c.from_group, moves.c.to_group, moves.c.customers,
-                      (_as_float(moves.c.customers) / started).label("share_of_from"))
+                      (as_double(moves.c.customers) / started).label("share_of_from"))
             .order_by(group_position(moves.c.from_group), group_position(moves.c.to_group)))
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import duckdb
 import polars as pl
 import pytest
 
@@ -91,15 +90,6 @@ def test_a_secret_is_reported_as_configured_never_shown(monkeypatch, tmp_path):
     assert page.secret_configured("webhook") == ("STUDIO_WEBHOOK_SECRET", True)
     monkeypatch.setenv("STUDIO_OMNISEND_API_KEY", "k")
     assert page.secret_configured("omnisend") == ("STUDIO_OMNISEND_API_KEY", True)
-
-
-def test_score_targets_are_those_the_warehouse_scored():
-    con = duckdb.connect()
-    assert page.score_targets(con) == []
-    con.execute("CREATE TABLE scores (customer_id VARCHAR, target VARCHAR, score DOUBLE)")
-    con.execute("INSERT INTO scores VALUES ('a', 'spend_365d', 1), ('b', 'purchase_90d', .5),"
-                " ('c', 'purchase_90d', .2), ('d', NULL, .1)")
-    assert page.score_targets(con) == ["purchase_90d", "spend_365d"]
 
 
 # ---------------------------------------------------------------- downloads and tables

@@ -141,6 +141,15 @@ def test_a_property_name_is_a_bound_value_not_sql(store):
     assert builder.event_property_values(store, "product_view", "x') OR 1=1 --") == []
 
 
+def test_score_targets_are_those_the_warehouse_scored():
+    con = duckdb.connect()
+    assert builder.score_targets(con) == []
+    con.execute("CREATE TABLE scores (customer_id VARCHAR, target VARCHAR, score DOUBLE)")
+    con.execute("INSERT INTO scores VALUES ('a', 'spend_365d', 1), ('b', 'purchase_90d', .5),"
+                " ('c', 'purchase_90d', .2), ('d', NULL, .1)")
+    assert builder.score_targets(con) == ["purchase_90d", "spend_365d"]
+
+
 def test_score_targets_need_a_scores_table(store):
     assert builder.score_targets(store) == []
     store.execute("CREATE TABLE scores (customer_id VARCHAR, target VARCHAR, "

@@ -128,13 +128,14 @@ def event_property_values(con: duckdb.DuckDBPyConnection, event: str, name: str,
 
 
 def score_targets(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """Targets of the predictive scores (none when nothing has been scored)."""
+    """Targets of the predictive scores (none when nothing has been scored), without NULL."""
     from studio.segments.operations import has_table
     from studio.sql import scores
 
     if not has_table(con, "scores"):
         return []
-    query = sa.select(scores.c.target).distinct().order_by(scores.c.target)
+    query = (sa.select(scores.c.target).distinct().where(scores.c.target.is_not(None))
+             .order_by(scores.c.target))
     sql, params = to_sql(query)
     return [row[0] for row in con.execute(sql, params).fetchall()]
 
