@@ -136,9 +136,7 @@ class AudienceDiff:
         return self.frame.filter(pl.col("action") == action)["customer_id"].to_list()
 
 
-def _as_state(delivered: dict[str, str] | pl.DataFrame) -> pl.DataFrame:
-    if isinstance(delivered, pl.DataFrame):
-        return delivered.select("customer_id", pl.col("payload_hash").alias("previous"))
+def _as_state(delivered: dict[str, str]) -> pl.DataFrame:
     return pl.DataFrame({"customer_id": list(delivered), "previous": list(delivered.values())},
                         schema={"customer_id": pl.String, "previous": pl.String})
 
@@ -153,9 +151,9 @@ def _removals(customer_ids: list[str]) -> pl.DataFrame:
     }, schema=CHANGE_SCHEMA)
 
 
-def compare_payloads(current: pl.DataFrame, delivered: dict[str, str] | pl.DataFrame, *,
+def compare_payloads(current: pl.DataFrame, delivered: dict[str, str], *,
                      mirror: bool) -> AudienceDiff:
-    """The diff of a :func:`payload_frame` against ``delivered`` (id -> hash, or a frame)."""
+    """The diff of a :func:`payload_frame` against ``delivered`` (id -> payload hash)."""
     previous = _as_state(delivered)
     joined = current.join(previous, on="customer_id", how="left", maintain_order="left")
     changed = (joined.filter(pl.col("previous").is_null()
@@ -211,7 +209,7 @@ def compare_snapshots(current: pl.DataFrame, previous: pl.DataFrame) -> Audience
     return AudienceDiff(pl.concat([changed, gone]), unchanged=current.height - changed.height)
 
 
-def diff_audience(rows: pl.DataFrame, delivered: dict[str, str] | pl.DataFrame, *,
+def diff_audience(rows: pl.DataFrame, delivered: dict[str, str], *,
                   mirror: bool) -> AudienceDiff:
     """Compare the audience ``rows`` with ``delivered`` (customer id -> payload hash).
 

@@ -18,16 +18,15 @@ from studio.audiences.consent_gate import ConsentGate
 from studio.audiences.destinations import Destination
 from studio.audiences.records import export_outbox
 from studio.audiences.runner import (
-    BATCH_SIZE,
     ExportResult,
     Progress,
     _deliver,
-    _final_counts,
+    batch_size_for,
     destination_of_run,
+    finish_delivered_again,
 )
 from studio.config import Settings
 from studio.errors import UserError
-from studio.segments.library import current_user
 from studio.state import state_engine
 
 WITHDRAWN = "consent withdrawn before the retry; not sent"
@@ -73,15 +72,10 @@ def retry_dead_letters(settings: Settings, run_id: int,
         requeue_dead_letters(settings, run_id, [i for i in ids if i not in withdrawn])
         outbox.abandon_items(settings, run_id, sorted(withdrawn), WITHDRAWN)
         _deliver(settings, run_id, run["audience_key"], destination,
-                 batch_size or getattr(destination, "batch_size", BATCH_SIZE), progress, gate)
-    status, sent = _final_counts(settings, run_id)
-    counts = {k: run[k] for k in ("matched", "consented", "to_add", "to_update", "to_remove",
-                                  "unchanged")} | sent
-    history.finish_run(settings, run_id, status, counts,
-                       f"dead letters retried: {len(ids) - len(withdrawn)} of {len(ids)}")
-    history.write_audit(settings, current_user(), "audience.export.retry", run["audience_key"],
-                        {"run_id": run_id, "status": status, "retried": len(ids) - len(withdrawn),
-                         "withdrawn": len(withdrawn), **counts})
+                 batch_size_for(destination, batch_size), progress, gate)
+    retried = len(ids) - len(withdrawn)
+    result = finish_delivered_again(
+        settings, run, f"dead letters retried: {retried} of {len(ids)}", "audience.export.retry",
+        {"retried": retried, "withdrawn": len(withdrawn)})
     progress("Done", 1.0)
-    return ExportResult(run_id, status, False, run["destination"], counts,
-                        run["model_versions"])
+    return result

@@ -189,6 +189,29 @@ def _final_counts(settings: Settings, run_id: int) -> tuple[str, dict[str, int]]
                     "dead": items["dead"]}
 
 
+def batch_size_for(destination: Destination, chosen: int | None) -> int:
+    """``chosen``, else the destination's own batch size, else :data:`BATCH_SIZE`."""
+    return chosen or getattr(destination, "batch_size", BATCH_SIZE)
+
+
+def finish_delivered_again(settings: Settings, run: dict, message: str, audit_action: str,
+                           audit_details: dict | None = None) -> ExportResult:
+    """Close a run whose outbox was delivered again (a resume or a retry of dead letters).
+
+    The run keeps the counts it decided when it ran; its deliveries are counted afresh from
+    the outbox, recorded with ``message`` and audited as ``audit_action``.
+    """
+    run_id = run["run_id"]
+    status, sent = _final_counts(settings, run_id)
+    counts = {k: run[k] for k in ("matched", "consented", "to_add", "to_update", "to_remove",
+                                  "unchanged")} | sent
+    history.finish_run(settings, run_id, status, counts, message)
+    history.write_audit(settings, current_user(), audit_action, run["audience_key"],
+                        {"run_id": run_id, "status": status, **(audit_details or {}), **counts})
+    return ExportResult(run_id, status, False, run["destination"], counts,
+                        run["model_versions"])
+
+
 def _diff_counts(audience: Audience, diff: AudienceDiff) -> dict[str, int]:
     return {"matched": audience.matched, "consented": audience.rows.height,
             "to_add": diff.count("add"), "to_update": diff.count("update"),
@@ -272,7 +295,7 @@ def export_audience(settings: Settings, segment: str, destination_spec: str | De
     """
     progress = progress or (lambda _label, _fraction: None)
     destination = _for_audience(destination_spec, segment, channel)
-    batch_size = batch_size or getattr(destination, "batch_size", BATCH_SIZE)
+    batch_size = batch_size_for(destination, batch_size)
     progress("Building the audience", 0.0)
     with connect_reader(settings) as con:
         audience = build_audience(settings, con, segment, version=version, as_of=as_of,
@@ -356,14 +379,7 @@ def resume_run(settings: Settings, run_id: int,
         raise UserError(f"Export run {run_id} stopped before it had queued all its changes; "
                         "export again instead of resuming it.")
     destination = destination_of_run(run, destination_spec)
-    batch_size = batch_size or getattr(destination, "batch_size", BATCH_SIZE)
     with ConsentGate(settings, run["channel"]) as gate:
-        _deliver(settings, run_id, run["audience_key"], destination, batch_size, progress, gate)
-    status, sent = _final_counts(settings, run_id)
-    counts = {k: run[k] for k in ("matched", "consented", "to_add", "to_update", "to_remove",
-                                  "unchanged")} | sent
-    history.finish_run(settings, run_id, status, counts, "resumed")
-    history.write_audit(settings, current_user(), "audience.export.resume",
-                        run["audience_key"], {"run_id": run_id, "status": status, **counts})
-    return ExportResult(run_id, status, False, run["destination"], counts,
-                        run["model_versions"])
+        _deliver(settings, run_id, run["audience_key"], destination,
+                 batch_size_for(destination, batch_size), progress, gate)
+    return finish_delivered_again(settings, run, "resumed", "audience.export.resume")
