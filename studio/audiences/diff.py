@@ -124,8 +124,7 @@ class AudienceDiff:
     @cached_property
     def changes(self) -> list[Change]:
         """The changes as objects (payloads parsed), for a batch destination's diff."""
-        return [Change(r["customer_id"], r["action"], json.loads(r["payload"]),
-                       r["payload_hash"]) for r in self.frame.iter_rows(named=True)]
+        return changes_of(self.frame)
 
     def count(self, action: str) -> int:
         """How many changes have ``action``."""
@@ -134,6 +133,13 @@ class AudienceDiff:
     def ids(self, action: str) -> list[str]:
         """The customer ids of the changes with ``action``, in sending order."""
         return self.frame.filter(pl.col("action") == action)["customer_id"].to_list()
+
+
+def changes_of(frame: pl.DataFrame) -> list[Change]:
+    """The rows of a change frame (see :class:`AudienceDiff`) as objects, payloads parsed."""
+    return [Change(customer_id, action, json.loads(payload), payload_hash)
+            for customer_id, action, payload, payload_hash in frame.select(
+                "customer_id", "action", "payload", "payload_hash").iter_rows()]
 
 
 def _as_state(delivered: dict[str, str]) -> pl.DataFrame:
@@ -151,17 +157,26 @@ def _removals(customer_ids: list[str]) -> pl.DataFrame:
     }, schema=CHANGE_SCHEMA)
 
 
+def _added_or_updated(current: pl.DataFrame, previous: pl.DataFrame, hash_column: str,
+                      *kept: str) -> pl.DataFrame:
+    """``customer_id, action`` (and ``kept``) of the members new to ``previous`` or changed.
+
+    ``previous`` holds ``customer_id, previous`` (the hash last delivered); a member whose
+    ``hash_column`` differs from it is an update, one missing from it an add, in the
+    order of ``current``.
+    """
+    joined = current.join(previous, on="customer_id", how="left", maintain_order="left")
+    return (joined.filter(pl.col("previous").is_null()
+                          | (pl.col("previous") != pl.col(hash_column)))
+            .select("customer_id", pl.when(pl.col("previous").is_null()).then(pl.lit("add"))
+                    .otherwise(pl.lit("update")).alias("action"), *kept))
+
+
 def compare_payloads(current: pl.DataFrame, delivered: dict[str, str], *,
                      mirror: bool) -> AudienceDiff:
     """The diff of a :func:`payload_frame` against ``delivered`` (id -> payload hash)."""
     previous = _as_state(delivered)
-    joined = current.join(previous, on="customer_id", how="left", maintain_order="left")
-    changed = (joined.filter(pl.col("previous").is_null()
-                             | (pl.col("previous") != pl.col("payload_hash")))
-               .select("customer_id",
-                       pl.when(pl.col("previous").is_null()).then(pl.lit("add"))
-                       .otherwise(pl.lit("update")).alias("action"),
-                       "payload", "payload_hash"))
+    changed = _added_or_updated(current, previous, "payload_hash", "payload", "payload_hash")
     frames = [changed]
     if mirror:
         gone = previous.join(current, on="customer_id", how="anti").sort("customer_id")
@@ -198,12 +213,7 @@ def compare_snapshots(current: pl.DataFrame, previous: pl.DataFrame) -> Audience
         changed = current.filter(pl.col("row_hash") != previous["row_hash"])
         return AudienceDiff(changed.select("customer_id", pl.lit("update").alias("action")),
                             unchanged=current.height - changed.height)
-    joined = current.join(previous.rename({"row_hash": "previous"}), on="customer_id",
-                          how="left", maintain_order="left")
-    changed = (joined.filter(pl.col("previous").is_null()
-                             | (pl.col("previous") != pl.col("row_hash")))
-               .select("customer_id", pl.when(pl.col("previous").is_null())
-                       .then(pl.lit("add")).otherwise(pl.lit("update")).alias("action")))
+    changed = _added_or_updated(current, previous.rename({"row_hash": "previous"}), "row_hash")
     gone = (previous.join(current, on="customer_id", how="anti").sort("customer_id")
             .select("customer_id", pl.lit("remove").alias("action")))
     return AudienceDiff(pl.concat([changed, gone]), unchanged=current.height - changed.height)

@@ -14,7 +14,6 @@ itself, after re-checking consent.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -29,6 +28,7 @@ from studio.audiences.destinations import Destination, parse_destination
 from studio.audiences.diff import (
     AudienceDiff,
     Change,
+    changes_of,
     compare_payloads,
     compare_snapshots,
     payload_frame,
@@ -163,9 +163,7 @@ def _queue_and_deliver(settings: Settings, run_id: int, key: str, destination: D
         for start in range(0, changes.height, batch_size):
             chunk = changes.slice(start, batch_size)
             queue.wait_for(start + chunk.height)
-            batch = [Change(customer_id, action, json.loads(payload), payload_hash)
-                     for customer_id, action, payload, payload_hash in chunk.select(
-                         "customer_id", "action", "payload", "payload_hash").iter_rows()]
+            batch = changes_of(chunk)
             following = changes.slice(start + batch_size, batch_size)
             next_ids = _needing_consent(following) if following.height else None
             done += _deliver_batch(settings, run_id, key, destination, batch, gate, next_ids)
