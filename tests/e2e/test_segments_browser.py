@@ -99,5 +99,6 @@ def test_explain_in_the_browser(studio_url, page, demo_home):
     box.fill(member)
     box.press("Enter")
     expect(page.get_by_text(f"{member} is in the segment.")).to_be_visible()
-    assert page.get_by_text("yes", exact=True).count() == 4  # the group and its three rows
+    # the group and its three rows; the table may draw after the sentence, so wait for it
+    expect(page.get_by_text("yes", exact=True)).to_have_count(4)
     assert not page.get_by_test_id("stException").count()
